@@ -1,0 +1,3 @@
+from tap_activtrak.tap import TapActivTrak
+
+TapActivTrak.cli()
