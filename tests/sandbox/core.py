@@ -253,7 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace")[:2000] if body else None,
             "fault": fault.kind if fault else None,
             "time": time.time(),
+            "status": None,
         }
+        sandbox.log(entry)  # logged on arrival: a slow answer's client may be gone by its end
         if fault and fault.kind == "slow":
             time.sleep(fault.delay)
         if fault and fault.kind == "status":
@@ -269,7 +271,6 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a sandbox bug must show, not hang
                 response = Response.json({"error": f"sandbox error: {exc!r}"}, 500)
         entry["status"] = response.status
-        sandbox.log(entry)
         if fault and fault.kind in {"reset", "truncate"}:
             self._send_broken(response, reset=fault.kind == "reset")
         else:
