@@ -119,6 +119,9 @@ class WindowPagePaginator(BaseAPIPaginator[DayWindow]):
     def has_more(self, response: requests.Response) -> bool:
         return self.get_next(response) is not None
 
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return True  # a day without rows is no reason to skip the days after it
+
     def get_next(self, response: requests.Response) -> DayWindow | None:
         payload = payload_of(response)
         current = self.current_value

@@ -221,3 +221,12 @@ def test_end_date_bounds_a_backfill(activtrak):
     entries = run.records("activity_log")
     assert entries and max(e["date"] for e in entries) < (end + dt.timedelta(days=1)).isoformat()
     assert {r["date"][:10] for r in run.records("working_hours_users")} == {first_day.isoformat(), end.isoformat()}
+
+
+def test_days_without_rows_do_not_stop_the_windows(activtrak):
+    # start_date ten days before the sandbox's first day: ten empty windows first
+    start = activtrak.app.first_day - dt.timedelta(days=10)
+    run = run_tap(TAP, config_for(activtrak, start_date=start.isoformat()), streams=["working_hours_computers"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.counts() == {"working_hours_computers": 6 * 4}
+    assert len(activtrak.logged("workinghours")) == 16

@@ -144,7 +144,7 @@ class App(VendorApp):
         return row
 
     # ---------------------------------------------------------------- time
-    def advance(self, new: int = 0, late: int = 0, late_days_ago: int = 3, grow_today: int = 600) -> dict:
+    def advance(self, new: int = 25, late: int = 10, late_days_ago: int = 3, grow_today: int = 600) -> dict:
         """``new`` records dated now, ``late`` records dated ``late_days_ago`` back."""
         now = dt.datetime.now(dt.UTC).timestamp()
         first_new = self.total
@@ -159,6 +159,12 @@ class App(VendorApp):
     def info(self) -> dict:
         return {
             "credentials": {"api_token": self.token},
+            # what a sync from a start_date on or before first_day loads (distinct keys)
+            "expected_counts": {
+                "activity_log": self.total,
+                "working_hours_users": self.days * self.users,
+                "working_hours_computers": self.days * self.computers,
+            },
             "activity_total": self.total,
             "users": self.users,
             "computers": self.computers,
