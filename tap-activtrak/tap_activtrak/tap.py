@@ -7,6 +7,7 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_activtrak.streams import STREAM_TYPES
@@ -20,6 +21,7 @@ class TapActivTrak(Tap):
     """ActivTrak: activity log (cursor) and working hours (users, computers)."""
 
     name = "tap-activtrak"
+    message_writer_class = MsgSpecWriter  # measured: encodes records faster than the default writer
 
     config_jsonschema = th.PropertiesList(
         th.Property("api_token", th.StringType, required=True, secret=True,

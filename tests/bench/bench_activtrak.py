@@ -1,0 +1,40 @@
+"""tap-activtrak's activity log at 1,000,000 entries against a plain client."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from tests.bench.common import BenchResult, measure, python_module
+from tests.sandbox import start
+from tests.taputil import discover, select_streams, tap_command
+
+FULL_SIZE = 1_000_000
+
+
+def run(scale_factor: float = 1.0) -> list[BenchResult]:
+    records = max(int(FULL_SIZE * scale_factor), 1000)
+    server = start("activtrak", scale=records, days=30)
+    try:
+        config = {
+            "api_url": server.url,
+            "api_token": server.app.token,
+            "start_date": server.app.first_day.isoformat(),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            catalog = select_streams(discover("tap-activtrak", config), ["activity_log"])
+            cmd = tap_command("tap-activtrak", config, Path(tmp), catalog=catalog)
+            tap = measure(cmd)
+        plain = measure(python_module("tests.bench.plain_activtrak", server.url, server.app.token,
+                                      server.app.first_day.isoformat()))
+    finally:
+        server.stop()
+    return [BenchResult("tap-activtrak", "activity_log", records, tap, plain)]
+
+
+if __name__ == "__main__":
+    from tests.bench.common import table
+
+    print(table(run(0.1)))
+    print(json.dumps({}))

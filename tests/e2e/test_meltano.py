@@ -1,0 +1,55 @@
+"""`meltano run <tap> target-duckdb` for every tap of meltano.yml, against the
+sandbox, with the row counts checked in the DuckDB file (never the exit code
+alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.demo import ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
+
+pytestmark = pytest.mark.e2e
+
+TAPS = meltano_taps()
+
+
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory):
+    with Sandboxes(TAPS.values(), tmp_path_factory.mktemp("sandbox")) as running:
+        env = {**running.env(), "MELTANO_ENVIRONMENT": "sandbox"}
+        meltano("install", env=env, quiet=True)
+        yield running
+
+
+@pytest.mark.parametrize("tap", sorted(TAPS))
+def test_meltano_run_loads_every_record_then_only_new_ones(sandboxes, tap, tmp_path):
+    vendor = TAPS[tap]
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {
+        **sandboxes.env(),
+        "MELTANO_ENVIRONMENT": "sandbox",
+        "TARGET_DUCKDB_FILEPATH": str(warehouse),
+    }
+    suffix = f"e2e-{tmp_path.name}"
+    meltano("run", "--full-refresh", "--state-id-suffix", suffix, tap, "target-duckdb", env=env, quiet=True)
+    expected = sandboxes.expected_counts()[vendor]
+    assert expected, f"the {vendor} sandbox names no expected counts"
+    loaded = {table: n for (schema, table), n in warehouse_counts(warehouse).items() if schema == schema_of(tap)}
+    assert {s: loaded.get(s, 0) for s in expected} == expected
+
+    sandboxes.admin(vendor, "advance", {})
+    meltano("run", "--state-id-suffix", suffix, tap, "target-duckdb", env=env, quiet=True)
+    after = sandboxes.expected_counts()[vendor]
+    loaded = {table: n for (schema, table), n in warehouse_counts(warehouse).items() if schema == schema_of(tap)}
+    assert {s: loaded.get(s, 0) for s in after} == after
+    assert sum(after.values()) > sum(expected.values()), "advance() added nothing to sync"
+
+
+def test_all_taps_job_lists_every_extractor():
+    import yaml
+
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (job,) = [j for j in project["jobs"] if j["name"] == "all-taps"]
+    in_job = {task.split()[0] for task in job["tasks"]}
+    extractors = {e["name"] for e in project["plugins"]["extractors"]}
+    assert in_job == extractors == set(TAPS)
