@@ -1,0 +1,1 @@
+"""tap-ekran: Ekran System sessions as a Singer stream."""

@@ -1,0 +1,3 @@
+from tap_ekran.tap import TapEkran
+
+TapEkran.cli()

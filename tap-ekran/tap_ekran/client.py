@@ -1,0 +1,249 @@
+"""The Ekran base stream: auth, transport, retries, the response envelope and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import typing as t
+from functools import cached_property
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+UTC = dt.timezone.utc
+RETRY_STATUSES = (429,)
+MAX_RETRY_AFTER = 600.0
+#: the most sessions the API hands out per request ("Max value: 1000")
+MAX_SESSION_COUNT = 1000
+#: the header Ekran reads its API key from
+API_KEY_HEADER = "ApiKey"
+#: without start_date, the first sync starts this many days ago, at midnight UTC
+DEFAULT_START_DAYS_AGO = 30
+
+
+def config_start_date(config: t.Mapping[str, t.Any]) -> dt.datetime:
+    """start_date as an aware UTC datetime; default 30 days ago at midnight UTC."""
+    parsed = parse_datetime(config.get("start_date"))
+    if parsed is not None:
+        return parsed
+    today = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
+
+
+class EkranAPIError(FatalAPIError):
+    """The Ekran server answered something the tap cannot use."""
+
+
+def page_of(response: requests.Response) -> dict:
+    """The response's envelope ``{"sessions": [...], "totalCount": N}``, parsed once.
+
+    A body that is not JSON, or not that envelope, is an error: a page the tap
+    cannot read is never skipped silently.
+    """
+    cached = getattr(response, "_ekran_page", None)
+    if cached is not None:
+        return cached
+    path = urlparse(response.url).path
+    try:
+        payload = json.loads(response.content)
+    except ValueError as exc:
+        snippet = response.content[:200].decode("utf-8", "replace")
+        raise EkranAPIError(
+            f"Ekran answered POST {path} with a body that is not JSON ({exc}): {snippet!r}"
+        ) from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("sessions"), list):
+        raise EkranAPIError(
+            f"Ekran answered POST {path} without the documented 'sessions' list: {str(payload)[:200]!r}"
+        )
+    total = payload.get("totalCount")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise EkranAPIError(
+            f"Ekran answered POST {path} without a usable 'totalCount' (got {total!r}); "
+            "the tap needs it to know when the pages of a window are complete"
+        )
+    response._ekran_page = payload  # type: ignore[attr-defined]
+    return payload
+
+
+# ------------------------------------------------------------------ values
+#: .NET TimeSpan text: [-][d.]h:mm:ss[.fffffff]. The document writes
+#: HH:MM:SS.fffffff; its own sample also has a one-digit hour (8:12:25.7950000),
+#: and .NET writes a day count in front of spans of a day or more (1.02:03:04).
+_TIMESPAN = re.compile(r"(-)?(?:(\d+)\.)?(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,7}))?")
+
+
+def timespan_seconds(value: t.Any) -> float | None:
+    """Seconds in an Ekran time span, or None where it does not parse.
+
+    The vendor's own sample holds ``11:22:66.6540000`` (66 seconds): such a
+    value gives None, never an error.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _TIMESPAN.fullmatch(value.strip())
+    if not match:
+        return None
+    sign, days, hours, minutes, seconds, fraction = match.groups()
+    if days is not None and int(hours) > 23:
+        return None  # "1.25:00:00" is not a time span
+    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    if fraction:
+        total += int(fraction) / 10 ** len(fraction)
+    return -total if sign else float(total)
+
+
+def utc_iso(value: t.Any) -> str | None:
+    """An Ekran date-time as ISO 8601 in UTC; None where it does not parse.
+
+    The API writes ``2000-01-23T04:56:07.000+00:00``; values with another
+    offset are converted, values without one are taken as UTC.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    if value.endswith(("+00:00", "Z")) and len(value) >= 20 and value[10] == "T":
+        return value  # already UTC: the usual case, kept as the API wrote it
+    parsed = parse_datetime(value)
+    return parsed.isoformat() if parsed else None
+
+
+def parse_datetime(value: t.Any) -> dt.datetime | None:
+    """An ISO 8601 date-time as an aware UTC datetime (naive means UTC), or None."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# ------------------------------------------------------------------ stream
+class EkranStream(RESTStream):
+    """Shared behaviour of Ekran endpoints: the ApiKey header, TLS settings,
+    timeouts, retries with Retry-After, and readable errors."""
+
+    extra_retry_statuses = RETRY_STATUSES
+    #: the default path, relative to api_url; overridable through `paths`
+    default_path: str = ""
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        path = (self.config.get("paths") or {}).get(self.name) or self.default_path
+        return path if path.startswith("/") else f"/{path}"
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(key=API_KEY_HEADER, value=self.config["api_token"], location="header")
+
+    @property
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        session.verify = self.config.get("ca_bundle") or self.config.get("verify_ssl", True)
+        return session
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout", 300))
+
+    # -------------------------------------------------------------- retries
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5))
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
+        """Wait what Retry-After asks, else retry_backoff_seconds doubled per attempt.
+
+        singer-sdk's backoff sends each exception into this generator.
+        """
+        base = float(self.config.get("retry_backoff_seconds", 2))
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            wait = retry_after_seconds(exception)
+            if wait is None:
+                wait = base * 2**attempt
+            attempt += 1
+            exception = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # Retry-After is the server's wish: wait exactly that
+
+    def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
+        """One readable line per retry (the SDK's default prints the request)."""
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        reason = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+        self.logger.warning(
+            "Ekran %s: %s on attempt %d; retrying in %.2f s",
+            self.path, reason, details.get("tries", 0), details.get("wait") or 0.0,
+        )
+
+    # -------------------------------------------------------------- errors
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in self.extra_retry_statuses or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if 400 <= status < 500:
+            raise EkranAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """The status, the endpoint path and the server's own message; never
+        a header value or the API key."""
+        path = urlparse(response.url).path
+        detail = _error_detail(response)
+        token = str(self.config.get("api_token") or "")
+        if token:
+            detail = detail.replace(token, "***")
+        hint = {
+            400: " (the request body was {start, end, sessionCount, pageIndex})",
+            401: " (check the api_token setting: it is sent as the ApiKey header)",
+            403: " (the API key lacks permission to read sessions)",
+            404: " (check api_url and paths.sessions; this endpoint exists on self-hosted Ekran servers, not in SaaS)",
+            405: " (check api_url and paths.sessions: the path must accept POST)",
+        }.get(response.status_code, "")
+        return f"Ekran POST {path} answered {response.status_code} {response.reason}: {detail}{hint}"
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The message of an error body, whichever of the usual shapes it has."""
+    text = response.text.strip()
+    try:
+        body = response.json()
+    except ValueError:
+        return text[:500] or "(empty body)"
+    if isinstance(body, dict):
+        for key in ("message", "Message", "error", "Error", "title", "detail", "errors"):
+            if body.get(key):
+                value = body[key]
+                return value if isinstance(value, str) else json.dumps(value)[:500]
+    return text[:500] or "(empty body)"
+
+
+def retry_after_seconds(exception: BaseException | None) -> float | None:
+    """A Retry-After header's wait (seconds or an HTTP date), capped, or None."""
+    response = getattr(exception, "response", None)
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    if not header:
+        return None
+    try:
+        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        try:
+            when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return min(max((when - dt.datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
