@@ -212,6 +212,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle
+    # holds the body until the client's delayed ACK (~40 ms per keep-alive request).
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
