@@ -1,0 +1,3 @@
+from tap_controlio.tap import TapControlio
+
+TapControlio.cli()
