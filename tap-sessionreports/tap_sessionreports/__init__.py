@@ -1,0 +1,1 @@
+"""Singer tap for Fudo PAM reports (API v2)."""

@@ -1,0 +1,3 @@
+from tap_sessionreports.tap import TapSessionReports
+
+TapSessionReports.cli()

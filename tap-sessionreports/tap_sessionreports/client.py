@@ -1,0 +1,372 @@
+"""The Fudo PAM API v2 base stream: auth, envelope, errors, retries, paging.
+
+Everything the Fudo streams share lives here:
+
+- auth: the raw token in the ``Authorization`` header (no scheme), as in
+  the vendor's curl examples;
+- answers: ``{"result": "success", "<model>": [...]}``; anything else (a
+  ``result: error`` body, a 200 that is not that envelope, an HTML page from a
+  proxy or a login portal) fails loudly, naming the endpoint;
+- retries: 429 (Retry-After honoured), 5xx, timeouts, dropped and truncated
+  connections, with ``retry_backoff_seconds * 2**attempt`` waits and no jitter;
+- paging: ``limit``/``offset`` over ``filter=modified_at.ge(...)`` ordered
+  by ``modified_at`` (see ``ModifiedSincePaginator``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import typing as t
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+DEFAULT_START_DAYS = 30
+MAX_ERROR_TEXT = 300
+
+#: Where the parsed list of a response is kept, so that the envelope is parsed
+#: once and both ``parse_response`` and the paginator can read it.
+_RECORDS_ATTR = "_fudo_records"
+
+
+# ----------------------------------------------------------------- time helpers
+def parse_datetime(value: t.Any) -> dt.datetime | None:
+    """An aware UTC datetime from an ISO 8601 string (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """The one format the tap emits: microseconds and +00:00, so strings sort."""
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def filter_time(value: dt.datetime) -> str:
+    """A time as the document's filters write it: ``2025-12-09T12:00:00Z``."""
+    value = value.astimezone(dt.timezone.utc)
+    spec = "microseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def default_start_date() -> dt.datetime:
+    """Midnight UTC, 30 days ago."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.combine(today - dt.timedelta(days=DEFAULT_START_DAYS), dt.time(), dt.timezone.utc)
+
+
+# ----------------------------------------------------------------- envelope
+def endpoint_of(response: requests.Response | None, fallback: str) -> str:
+    """``GET /api/v2/report``: method and path, never the query or the host."""
+    if response is None or response.request is None:
+        return fallback
+    return f"{response.request.method} {urlparse(response.request.url).path}"
+
+
+def looks_like_html(response: requests.Response, head: bytes) -> bool:
+    ctype = response.headers.get("Content-Type", "").lower()
+    return "html" in ctype or head.lstrip()[:1] == b"<"
+
+
+def html_title(text: str) -> str:
+    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    if match:
+        return " ".join(match.group(1).split())[:MAX_ERROR_TEXT]
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())[:MAX_ERROR_TEXT]
+
+
+def error_text(response: requests.Response) -> str:
+    """The vendor's own message from an error answer, short and safe."""
+    body = response.content or b""
+    if looks_like_html(response, body[:64]):
+        title = html_title(body[:20000].decode("utf-8", "replace"))
+        return f"an HTML page ({title!r}), not the API's JSON: a proxy or portal answered"
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body[:MAX_ERROR_TEXT].decode("utf-8", "replace").strip() or "(empty body)"
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("message"))
+        if error is not None:
+            if not isinstance(error, str):
+                error = json.dumps(error)[:MAX_ERROR_TEXT]
+            return error[:MAX_ERROR_TEXT]
+    return json.dumps(payload)[:MAX_ERROR_TEXT]
+
+
+def envelope_records(response: requests.Response, model: str) -> list[dict]:
+    """The list under ``model`` in a success envelope, or a FatalAPIError."""
+    cached = getattr(response, _RECORDS_ATTR, None)
+    if cached is not None:
+        return cached
+    endpoint = endpoint_of(response, model)
+    body = response.content
+    if looks_like_html(response, body[:64]):
+        title = html_title(body[:20000].decode("utf-8", "replace"))
+        msg = (f"{endpoint} answered {response.status_code} with an HTML page ({title!r}) "
+               "instead of the API's JSON; check api_url (a proxy or login portal answered)")
+        raise FatalAPIError(msg)
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        msg = f"{endpoint} answered {response.status_code} with a body that is not JSON ({exc})"
+        raise FatalAPIError(msg) from None
+    if not isinstance(payload, dict):
+        msg = f"{endpoint} answered JSON that is not the Fudo envelope (a {type(payload).__name__})"
+        raise FatalAPIError(msg)
+    if payload.get("result") == "error":
+        msg = f"{endpoint} answered result=error: {error_text(response)}"
+        raise FatalAPIError(msg)
+    records = payload.get(model)
+    if payload.get("result") != "success" or not isinstance(records, list):
+        keys = ", ".join(sorted(map(str, payload))[:10])
+        msg = (f"{endpoint} answered JSON that is not the expected envelope "
+               f'{{"result": "success", "{model}": [...]}} (keys: {keys})')
+        raise FatalAPIError(msg)
+    if not all(isinstance(record, dict) for record in records):
+        msg = f"{endpoint} answered a {model} list holding something other than objects"
+        raise FatalAPIError(msg)
+    setattr(response, _RECORDS_ATTR, records)
+    return records
+
+
+# ----------------------------------------------------------------- paginator
+class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
+    """``limit``/``offset`` pages of a list filtered by ``modified_at.ge(since)``
+    and ordered by ``modified_at``.
+
+    The value is ``(since, offset)``. After each page the filter restarts at
+    the page's last ``modified_at`` and the offset counts only the records
+    already read at exactly that time. A plain growing offset would skip a
+    record for each one modified during the sync (it moves to the end and
+    shifts the rest back), and forces the appliance through ever deeper
+    offsets; this costs nothing more and survives both.
+
+    With no ``since`` (a first full read, where records may lack a
+    ``modified_at`` and sort last), it is plain offset paging.
+    Pages end with an empty page, so a server that caps ``limit`` below the
+    requested size is still read to the end.
+    """
+
+    def __init__(self, since: str | None, model: str) -> None:
+        super().__init__((since, 0))
+        self._model = model
+        self._previous_first: t.Any = None
+
+    def has_more(self, response: requests.Response) -> bool:
+        return bool(envelope_records(response, self._model))
+
+    def get_next(self, response: requests.Response) -> tuple:
+        records = envelope_records(response, self._model)
+        since, offset = self._value
+        first = (records[0].get("id"), records[0].get("modified_at"))
+        if offset and first == self._previous_first:
+            msg = (f"{endpoint_of(response, self._model)} returned the same page for a new "
+                   "offset: the server ignores offset, the list cannot be paged safely")
+            raise FatalAPIError(msg)
+        self._previous_first = first
+        last = records[-1].get("modified_at")
+        if since is None or last is None or last == since:
+            return (since, offset + len(records))
+        tied = 0
+        for record in reversed(records):
+            if record.get("modified_at") != last:
+                break
+            tied += 1
+        return (last, tied)
+
+
+# ----------------------------------------------------------------- base stream
+class FudoStream(RESTStream):
+    """Shared behaviour of every Fudo PAM stream."""
+
+    #: The default path, relative to api_url (``paths`` in config overrides it).
+    default_path: str = ""
+
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property  # type: ignore[override]
+    def path(self) -> str:
+        return (self.config.get("paths") or {}).get(self.name) or self.default_path
+
+    @cached_property
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(key="Authorization", value=self.config["api_token"], location="header")
+
+    @property
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        session.verify = self.config.get("ca_bundle") or bool(self.config.get("verify_ssl", True))
+        return session
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return float(self.config.get("request_timeout", 300))
+
+    # ------------------------------------------------------------ retries
+    def backoff_max_tries(self) -> int:
+        return max(int(self.config.get("max_retries", 5)), 1)
+
+    def backoff_jitter(self, value: float) -> float:
+        return value
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Receives each exception from backoff (``send``); yields its wait."""
+        attempt = 0
+        exception = yield 0.0  # primed by backoff with send(None)
+        while True:
+            exception = yield self.retry_wait(exception, attempt)
+            attempt += 1
+
+    def retry_wait(self, exception: t.Any, attempt: int) -> float:
+        """Retry-After when the answer has one, else the doubling backoff."""
+        response = getattr(exception, "response", None)
+        if response is not None:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None:
+                return wait
+        return float(self.config.get("retry_backoff_seconds", 2)) * 2**attempt
+
+    # ------------------------------------------------------------ errors
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status >= 400:
+            raise FatalAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        endpoint = endpoint_of(response, self.path)
+        return f"{endpoint} answered {response.status_code} {response.reason}: {error_text(response)}"
+
+    # ------------------------------------------------------------ records
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        return row
+
+
+class FudoListStream(FudoStream):
+    """A Fudo list: a success envelope paged by modified_at, ids as strings."""
+
+    #: The key of the list in the envelope (``report``, ``defined_report``...).
+    model: str = ""
+    replication_key = "modified_at"
+    primary_keys = ("id",)
+    is_sorted = True
+    #: The attributes the document names; any other goes to ``extra``.
+    id_fields: tuple[str, ...] = ()
+    datetime_fields: tuple[str, ...] = ()
+    #: Whether start_date bounds the first sync (events) or not (configuration).
+    uses_start_date = True
+
+    def get_new_paginator(self) -> ModifiedSincePaginator:
+        return ModifiedSincePaginator(self._start_filter_value, self.model)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        start = self.starting_time(context)
+        self._start_filter_value = filter_time(start) if start else None
+        yield from super().get_records(context)
+
+    def starting_time(self, context: Context | None) -> dt.datetime | None:
+        """The bookmark, else start_date (or 30 days ago) for event lists."""
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value")
+        if bookmark and state.get("replication_key") == self.replication_key:
+            return parse_datetime(bookmark)
+        if not self.uses_start_date:
+            return None
+        configured = self.config.get("start_date")
+        return parse_datetime(configured) if configured else default_start_date()
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        request = super().get_http_request(page=page)
+        request.safe_query_chars = "(),!"
+        return request
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
+        since, offset = next_page_token
+        terms = []
+        if since is not None:
+            terms.append(f"modified_at.ge({since})")
+        if end := self.config.get("end_date"):
+            terms.append(f"modified_at.lt({filter_time(parse_datetime(end))})")
+        terms.extend(self.extra_filter_terms())
+        params: dict[str, t.Any] = {
+            "order": "modified_at",
+            "limit": int(self.config.get("page_size", 1000)),
+            "offset": offset,
+        }
+        if terms:
+            params["filter"] = ",".join(terms)
+        return params
+
+    def extra_filter_terms(self) -> list[str]:
+        return []
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        return envelope_records(response, self.model)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        known = self.schema["properties"]
+        record: dict[str, t.Any] = {}
+        extra: dict[str, t.Any] = {}
+        for key, value in row.items():
+            if key in known and key != "extra":
+                record[key] = value
+            else:
+                extra[key] = value
+        for key in self.id_fields:
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                record[key] = str(value)
+        for key in self.datetime_fields:
+            value = record.get(key)
+            if value is None:
+                continue
+            try:
+                record[key] = iso_utc(parse_datetime(value))
+            except (TypeError, ValueError):
+                # Keep what cannot be read as a time, rather than lose it.
+                record[key] = None
+                extra[f"{key}_unparsed"] = value
+        record["extra"] = extra or None
+        return record
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)

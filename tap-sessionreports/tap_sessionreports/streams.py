@@ -1,0 +1,333 @@
+"""Fudo PAM report streams (vendor-docs/fudo-pam-api-v2-reports.txt).
+
+Attribute names are the ones API-CONTRACT.md restores, in the document's
+table order; ids are 64-bit integers written as strings and stay strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import typing as t
+
+import requests
+import urllib3
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers._typing import TypeConformanceLevel
+
+from tap_sessionreports.client import (
+    FudoListStream,
+    FudoStream,
+    endpoint_of,
+    error_text,
+    html_title,
+    parse_datetime,
+)
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+#: The predefined report definitions (defined_report_id: title), as documented.
+PREDEFINED_REPORTS = {
+    "5": "System report",
+    "6": "Account access report",
+    "7": "Safe access report",
+    "8": "Server access report",
+    "9": "Session approvals by user",
+    "10": "Session sharing invites by user",
+    "11": "Session summary",
+    "12": "Sessions by server report",
+    "13": "User access report",
+    "14": "User activity report",
+    "15": "User privilege report",
+    "16": "User report",
+}
+
+EXTRA = th.Property(
+    "extra",
+    th.ObjectType(additional_properties=True),
+    description="Attributes the API returned that the document does not name, kept as they came.",
+)
+
+
+class ReportsStream(FudoListStream):
+    """Generated reports (ReportModel), ``GET /api/v2/report``."""
+
+    name = "reports"
+    default_path = "/api/v2/report"
+    model = "report"
+    id_fields = ("id", "defined_report_id", "user_id")
+    datetime_fields = ("generated_at", "created_at", "modified_at")
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True, description="Unique report id."),
+        th.Property("title", th.StringType, description="Report title."),
+        th.Property("defined_report_id", th.StringType, description="Defined report identifier."),
+        th.Property("content", th.StringType, description="Report content (expensive; often empty in lists)."),
+        th.Property("generated_at", th.DateTimeType, description="When the report was generated."),
+        th.Property("user_id", th.StringType, description="User who created the report."),
+        th.Property("query_filter", th.StringType, description="Query filter used to create the report."),
+        th.Property("query_order", th.StringType, description="Query order used to create the report."),
+        th.Property("status", th.StringType, description="Generation status."),
+        th.Property("created_at", th.DateTimeType, description="Creation time."),
+        th.Property("modified_at", th.DateTimeType, required=True, description="Last modification time."),
+        th.Property("is_ready", th.BooleanType, description="Whether the report content can be downloaded."),
+        EXTRA,
+    ).to_dict()
+
+    def extra_filter_terms(self) -> list[str]:
+        query_filter = (self.config.get("query_filter") or "").strip().strip(",")
+        return [query_filter] if query_filter else []
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
+        """Only ready reports have content to read."""
+        if is_ready(record):
+            yield {"report_id": record["id"], "report_modified_at": record["modified_at"]}
+
+
+def is_ready(record: dict) -> bool:
+    ready = record.get("is_ready")
+    if ready is None:  # an answer without the flag: trust the status
+        return str(record.get("status") or "").lower() == "ready"
+    return ready is True or str(ready).lower() == "true"
+
+
+class DefinedReportsStream(FudoListStream):
+    """Report definitions (DefinedReportModel), the predefined ones included."""
+
+    name = "defined_reports"
+    default_path = "/api/v2/report/defined"
+    model = "defined_report"
+    id_fields = ("id", "user_id")
+    datetime_fields = ("created_at", "modified_at")
+    uses_start_date = False
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True, description="Defined report id (5 to 16: predefined)."),
+        th.Property("title", th.StringType, description="Defined report title."),
+        th.Property("type", th.StringType, description="Defined report type."),
+        th.Property("query_filter", th.StringType, description="Query filter of the definition."),
+        th.Property("query_order", th.StringType, description="Query order of the definition."),
+        th.Property("user_id", th.StringType, description="User who created the definition."),
+        th.Property("created_at", th.DateTimeType, description="Creation time."),
+        th.Property("modified_at", th.DateTimeType, description="Last modification time."),
+        th.Property("predefined", th.BooleanType, description="One of Fudo's predefined reports."),
+        th.Property("has_subscription", th.BooleanType, description="Some user subscribes to it."),
+        th.Property("subscribed", th.BooleanType, description="The API user subscribes to it."),
+        EXTRA,
+    ).to_dict()
+
+
+class ReportSubscriptionsStream(FudoListStream):
+    """Subscriptions to periodic reports (DefinedReportSubscriptionModel)."""
+
+    name = "report_subscriptions"
+    default_path = "/api/v2/report/subscription"
+    model = "defined_report_subscription"
+    id_fields = ("id", "defined_report_id", "user_id", "created_by")
+    datetime_fields = ("created_at", "modified_at")
+    uses_start_date = False
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True, description="Subscription id."),
+        th.Property("defined_report_id", th.StringType, description="The defined report subscribed to."),
+        th.Property("user_id", th.StringType, description="The subscribing user."),
+        th.Property("period", th.StringType, description="day, week, month, quarter or year."),
+        th.Property("created_by", th.StringType, description="User who created the subscription."),
+        th.Property("created_at", th.DateTimeType, description="Creation time."),
+        th.Property("modified_at", th.DateTimeType, description="Last modification time."),
+        th.Property("active", th.BooleanType, description="Whether the subscription is active."),
+        EXTRA,
+    ).to_dict()
+
+
+# ----------------------------------------------------------------- report rows
+_READ_ERRORS = (
+    urllib3.exceptions.HTTPError,  # ProtocolError, IncompleteRead, ReadTimeoutError
+    requests.exceptions.RequestException,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class ReportRowsStream(FudoStream):
+    """The rows of each ready report's CSV, ``GET /api/v2/report/<id>/csv``.
+
+    One record per CSV row: the report id, the report's modified_at (which
+    version of the report the row comes from), the row number (1 = the first
+    row after the header) and the row's cells under ``columns``, keyed by the
+    CSV header (the columns differ per report type).
+
+    The CSV is streamed (requests ``stream=True``, the csv module over the
+    decoded body), so memory stays flat however large a report is; quoted
+    commas, quotes and newlines inside cells are the csv module's business.
+
+    State, one partition per report read (the SDK's context state):
+    ``{"context": {"report_id", "report_modified_at"}, "rows": N, "complete": true}``.
+    A complete partition is never downloaded again; an interrupted one is
+    downloaded again and its first ``rows`` rows are skipped. Partitions of
+    reports older than the reports bookmark are dropped as the sync goes: the
+    reports stream can no longer hand those out, so the state stays the size
+    of the reports sharing the latest modified_at, not of the whole history.
+    """
+
+    name = "report_rows"
+    default_path = "/api/v2/report/{report_id}/csv"
+    parent_stream_type = ReportsStream
+    primary_keys = ("report_id", "row_number")
+    replication_key = None
+    # Rows are built here from strings: nothing for the SDK to conform.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    schema = th.PropertiesList(
+        th.Property("report_id", th.StringType, required=True, description="The report the row belongs to."),
+        th.Property("report_modified_at", th.DateTimeType, description="modified_at of the report read."),
+        th.Property("row_number", th.IntegerType, required=True, description="1 for the first row after the header."),
+        th.Property(
+            "columns",
+            th.ObjectType(additional_properties=th.StringType),
+            description="The row's cells keyed by the CSV header (columns differ per report type).",
+        ),
+    ).to_dict()
+
+    @property
+    def requests_session(self) -> requests.Session:
+        session = super().requests_session
+        session.stream = True  # bodies are read as they arrive, never whole
+        return session
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        assert context is not None
+        state = self.get_context_state(context)
+        if state.get("complete"):
+            self.logger.info("Report %s was read before (%s rows); not downloading it again",
+                             context["report_id"], state.get("rows"))
+            return
+        self._drop_finished_partitions(context)
+        report_id = context["report_id"]
+        modified_at = context.get("report_modified_at")
+        done = int(state.get("rows") or 0)
+        for number, cells in self._read_csv(context, skip=done):
+            state["rows"] = number  # written in the STATE after this record
+            yield {
+                "report_id": report_id,
+                "report_modified_at": modified_at,
+                "row_number": number,
+                "columns": cells,
+            }
+        state["complete"] = True
+
+    # ------------------------------------------------------------ state size
+    def _drop_finished_partitions(self, context: Context) -> None:
+        partitions = self.stream_state.get("partitions")
+        if not partitions:
+            return
+        watermark = self._reports_watermark()
+        if watermark is None:
+            return
+        current = {k: context.get(k) for k in ("report_id", "report_modified_at")}
+
+        def keep(partition: dict) -> bool:
+            ctx = partition.get("context") or {}
+            if ctx == current:
+                return True
+            try:
+                modified = parse_datetime(ctx.get("report_modified_at"))
+            except (TypeError, ValueError):
+                return True
+            return modified is None or modified >= watermark
+
+        partitions[:] = [p for p in partitions if keep(p)]
+
+    def _reports_watermark(self) -> t.Any:
+        """The oldest modified_at the reports stream can still hand out."""
+        reports = self._tap.streams.get(ReportsStream.name)
+        candidates = []
+        if reports is not None:
+            bookmark = reports.stream_state.get("replication_key_value")
+            if bookmark:
+                candidates.append(parse_datetime(bookmark))
+            start = reports.starting_time(None)
+            if start is not None:
+                candidates.append(start)
+        return max(candidates) if candidates else None
+
+    # ------------------------------------------------------------ CSV
+    def _read_csv(self, context: Context, skip: int) -> t.Iterator[tuple[int, dict]]:
+        """(row number, cells) of the report's CSV, from row ``skip + 1``.
+
+        A download that breaks off mid-body (reset, truncated, timed out) is
+        requested again, with the usual backoff, and the rows already
+        yielded are skipped, so a row is never lost nor yielded twice.
+        """
+        attempt = 0
+        emitted = skip
+        url = self.get_url(context)
+        send = self.request_decorator(self._request)
+        while True:
+            prepared = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)
+            response = send(prepared, context)
+            try:
+                for number, cells in enumerate(self._csv_rows(response), start=1):
+                    if number > emitted:
+                        emitted = number
+                        yield number, cells
+                return
+            except _READ_ERRORS as exc:
+                attempt += 1
+                endpoint = endpoint_of(response, self.path)
+                if attempt >= self.backoff_max_tries():
+                    msg = (f"{endpoint}: the CSV download broke off after row {emitted} "
+                           f"{attempt} times ({type(exc).__name__}); giving up")
+                    raise FatalAPIError(msg) from None
+                wait = self.retry_wait(None, attempt - 1)
+                self.logger.warning("%s: CSV download broke off after row %d (%s); retrying in %.2fs",
+                                    endpoint, emitted, type(exc).__name__, wait)
+                time.sleep(wait)
+            finally:
+                response.close()
+
+    def _csv_rows(self, response: requests.Response) -> t.Iterator[dict]:
+        ctype = response.headers.get("Content-Type", "").lower()
+        if "html" in ctype or "json" in ctype:
+            # An HTML page from a proxy, or a JSON error with status 200.
+            endpoint = endpoint_of(response, self.path)
+            if "html" in ctype:
+                title = html_title(response.content[:20000].decode("utf-8", "replace"))
+                msg = f"{endpoint} answered an HTML page ({title!r}) instead of the report's CSV"
+            else:
+                msg = f"{endpoint} answered JSON instead of the report's CSV: {error_text(response)}"
+            raise FatalAPIError(msg)
+        encoding = response.encoding if "charset=" in ctype else None
+        if not encoding or encoding.lower().replace("-", "") == "utf8":
+            encoding = "utf-8-sig"  # and drop a byte order mark if there is one
+        raw = response.raw
+        raw.decode_content = True
+        raw.auto_close = False  # an ended body reads as EOF, not as a closed file
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        keys = column_names(header)
+        width = len(keys)
+        for row in reader:
+            if not row:
+                continue  # a blank line is not a row
+            if len(row) > width:
+                keys = keys + [f"column_{i + 1}" for i in range(width, len(row))]
+                width = len(keys)
+            yield dict(zip(keys, row))
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The header as unique keys: blanks become column_<n>, repeats get _2, _3."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for index, name in enumerate(header):
+        name = name.strip() or f"column_{index + 1}"
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate)
+        names.append(candidate)
+    return names
