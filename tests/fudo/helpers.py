@@ -1,0 +1,28 @@
+"""What the Fudo tests share: the tap's name, config and record keys."""
+
+from __future__ import annotations
+
+TAP = "tap-sessionreports"
+TOKEN = "sandbox-fudo-token"
+LIST_STREAMS = ("reports", "defined_reports", "report_subscriptions")
+
+
+def config_for(server, **extra):
+    return {
+        "api_url": server.url + "/",  # a trailing slash is tolerated
+        "api_token": TOKEN,
+        "retry_backoff_seconds": 0.01,
+        "request_timeout": 5,
+        **extra,
+    }
+
+
+def keys(run, stream):
+    """The primary keys of a run's records, as a list (duplicates kept)."""
+    if stream == "report_rows":
+        return [(r["report_id"], r["row_number"]) for r in run.records(stream)]
+    return [r["id"] for r in run.records(stream)]
+
+
+def distinct_counts(run):
+    return {stream: len(set(keys(run, stream))) for stream in (*LIST_STREAMS, "report_rows")}

@@ -1,0 +1,248 @@
+"""tap-sessionreports against the Fudo sandbox: counts, paging, types, state."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+import requests
+
+from tests.fudo.helpers import TAP, TOKEN, config_for, distinct_counts, keys
+from tests.sandbox.fudo import PREDEFINED, REPORT_ID_BASE, USER_IDS
+from tests.taputil import run_tap, run_tap_until
+
+DOCUMENTED_TITLES = {
+    "5": "System report", "6": "Account access report", "7": "Safe access report",
+    "8": "Server access report", "9": "Session approvals by user",
+    "10": "Session sharing invites by user", "11": "Session summary",
+    "12": "Sessions by server report", "13": "User access report",
+    "14": "User activity report", "15": "User privilege report", "16": "User report",
+}
+
+
+@pytest.fixture
+def fudo(sandbox_factory):
+    # 120 reports over 45 days (the default start_date keeps the last 30),
+    # two per modified_at, so pages of 7 split ties
+    return sandbox_factory("fudo", scale=120, days=45, definitions=5, subscriptions=16)
+
+
+def index_of(report_id: str) -> int:
+    return int(report_id) - REPORT_ID_BASE
+
+
+def test_every_record_arrives_exactly_once_across_pages(fudo):
+    run = run_tap(TAP, config_for(fudo, page_size=7))
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = fudo.app.info()["expected_counts"]
+    assert distinct_counts(run) == expected
+    # exactly once: no duplicates either
+    assert {stream: len(keys(run, stream)) for stream in expected} == expected
+    assert expected["reports"] < fudo.app.report_count  # start_date did cut older reports
+
+    requests_ = fudo.logged(r"^/api/v2/report$")
+    assert all(r["auth"] and r["params"]["limit"] == "7" and r["params"]["order"] == "modified_at"
+               for r in requests_)
+    cutoff = fudo.app.info()["default_cutoff"]
+    first = requests_[0]["params"]
+    assert first["offset"] == "0"
+    assert first["filter"] == f"modified_at.ge({cutoff[:19]}Z)"
+    # keyset paging: each page restarts at the last modified_at seen, and the
+    # offset only skips what was read at exactly that time
+    assert len({r["params"]["filter"] for r in requests_}) > len(requests_) // 2
+    assert all(int(r["params"]["offset"]) <= 7 for r in requests_)
+    # the list ends with an empty page
+    assert len(requests_) == -(-expected["reports"] // 7) + 1
+
+
+def test_definitions_and_subscriptions_are_read_whole_on_the_first_sync(fudo):
+    run = run_tap(TAP, config_for(fudo), streams=["defined_reports", "report_subscriptions"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    definitions = {r["id"]: r for r in run.records("defined_reports")}
+    # the predefined reports of the document, with its titles, though created long before start_date
+    assert {k: definitions[k]["title"] for k in DOCUMENTED_TITLES} == DOCUMENTED_TITLES
+    assert all(definitions[k]["predefined"] is True for k in DOCUMENTED_TITLES)
+    assert len(definitions) == len(PREDEFINED) + 5
+    subscriptions = run.records("report_subscriptions")
+    assert len(subscriptions) == 16
+    cutoff = fudo.app.info()["default_cutoff"]
+    assert any(s["modified_at"] < cutoff.replace("Z", "+00:00") for s in subscriptions)
+    first = fudo.logged("defined$")[0]["params"]
+    assert "filter" not in first and first["order"] == "modified_at"
+
+
+def test_records_are_typed_ids_are_strings_times_are_utc(fudo):
+    run = run_tap(TAP, config_for(fudo), streams=["reports", "defined_reports", "report_subscriptions"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = next(r for r in run.records("reports") if r["is_ready"])
+    assert isinstance(report["id"], str) and report["id"].isdigit() and len(report["id"]) >= 19
+    assert isinstance(report["defined_report_id"], str) and isinstance(report["user_id"], str)
+    for field in ("created_at", "modified_at", "generated_at"):
+        assert report[field].endswith("+00:00"), field
+    # the appliance wrote generated_at with a +01:00 offset, 30 s before modified_at
+    generated = dt.datetime.fromisoformat(report["generated_at"])
+    modified = dt.datetime.fromisoformat(report["modified_at"])
+    assert modified - generated == dt.timedelta(seconds=30)
+    assert report["extra"] is None
+    pending = next(r for r in run.records("reports") if not r["is_ready"])
+    assert pending["generated_at"] is None and pending["status"] == "generating"
+
+    schema = run.schema("reports")
+    assert schema["key_properties"] == ["id"]
+    assert schema["bookmark_properties"] == ["modified_at"]
+    props = schema["schema"]["properties"]
+    assert list(props)[:12] == ["id", "title", "defined_report_id", "content", "generated_at", "user_id",
+                                "query_filter", "query_order", "status", "created_at", "modified_at", "is_ready"]
+    assert props["modified_at"]["format"] == "date-time" and "boolean" in props["is_ready"]["type"]
+    assert list(run.schema("defined_reports")["schema"]["properties"])[:11] == [
+        "id", "title", "type", "query_filter", "query_order", "user_id", "created_at", "modified_at",
+        "predefined", "has_subscription", "subscribed"]
+    assert list(run.schema("report_subscriptions")["schema"]["properties"])[:8] == [
+        "id", "defined_report_id", "user_id", "period", "created_by", "created_at", "modified_at", "active"]
+    subscription = run.records("report_subscriptions")[0]
+    assert isinstance(subscription["active"], bool) and subscription["period"] in {
+        "day", "week", "month", "quarter", "year"}
+
+
+def oracle_rows(server, report_id):
+    """The report's CSV read independently of the tap: requests + csv.DictReader."""
+    response = requests.get(f"{server.url}/api/v2/report/{report_id}/csv",
+                            headers={"Authorization": TOKEN}, timeout=10)
+    response.raise_for_status()
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+def test_report_rows_keep_every_column_and_tricky_cells(fudo):
+    run = run_tap(TAP, config_for(fudo), streams=["reports", "report_rows"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = run.records("report_rows")
+    by_report: dict[str, list[dict]] = {}
+    for row in rows:
+        by_report.setdefault(row["report_id"], []).append(row)
+    ready = {r["id"] for r in run.records("reports") if r["is_ready"]}
+    assert set(by_report) == ready
+    # every report's rows, in order, equal an independent parse of its CSV
+    for report_id in sorted(by_report)[:25]:
+        got = by_report[report_id]
+        assert [r["row_number"] for r in got] == list(range(1, len(got) + 1))
+        assert [r["columns"] for r in got] == oracle_rows(fudo, report_id)
+    cells = [value for row in rows for value in row["columns"].values()]
+    assert 'tail -f /var/log/auth.log, then "exit"\nlogout' in cells  # comma, quotes, newline
+    assert "line one\r\nline two, with comma" in cells
+    assert "Zoë Ødegaard, Jr." in cells
+    # the columns differ per report type
+    assert len({tuple(row["columns"]) for row in rows}) >= 3
+    schema = run.schema("report_rows")
+    assert schema["key_properties"] == ["report_id", "row_number"]
+    assert schema["schema"]["properties"]["columns"]["type"][0] == "object"
+
+
+def test_only_ready_reports_are_downloaded_and_each_only_once(fudo):
+    config = config_for(fudo)
+    first = run_tap(TAP, config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    info = fudo.app.info()
+    downloads = fudo.logged(r"/csv$")
+    assert len(downloads) == info["ready_reports_in_window"]
+    not_ready = {r["id"] for r in first.records("reports") if not r["is_ready"]}
+    assert not_ready and not any(d["path"].split("/")[4] in not_ready for d in downloads)
+
+    # state stays small: only the reports sharing the reports bookmark are remembered
+    partitions = first.bookmark("report_rows")["partitions"]
+    assert 1 <= len(partitions) <= 2
+    bookmark = first.bookmark("reports")["replication_key_value"]
+    assert all(p["context"]["report_modified_at"] == bookmark and p["complete"] for p in partitions)
+
+    fudo.clear_log()
+    second = run_tap(TAP, config, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    # the reports at the bookmark are listed again (filter ge), their CSVs are not read again
+    assert second.counts().get("report_rows", 0) == 0
+    assert fudo.logged(r"/csv$") == []
+    assert set(keys(second, "reports")) == {r["id"] for r in first.records("reports")
+                                            if r["modified_at"] == bookmark}
+
+
+def test_second_sync_reads_only_new_and_changed_records(fudo):
+    config = config_for(fudo, page_size=7)
+    first = run_tap(TAP, config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    changes = fudo.app.advance()
+    fudo.clear_log()
+    second = run_tap(TAP, config, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    def at_bookmark(stream):
+        mark = first.bookmark(stream)["replication_key_value"]
+        return {r["id"] for r in first.records(stream) if r["modified_at"] == mark}
+
+    new, finished = set(changes["new_reports"]), set(changes["finished_reports"])
+    assert finished, "advance() finished no pending report"
+    assert set(keys(second, "reports")) == new | finished | at_bookmark("reports")
+    # rows: the new ready reports and the ones that finished generating, nothing else
+    readable = {rid for rid in new | finished if fudo.app.report_ready(index_of(rid))}
+    assert {rid for rid, _ in keys(second, "report_rows")} == readable
+    assert len(keys(second, "report_rows")) == sum(fudo.app.report_rows(index_of(r)) for r in readable)
+    assert len(fudo.logged(r"/csv$")) == len(readable)
+    # definitions and subscriptions: the added and the edited one, plus the bookmark's own
+    assert len(set(keys(second, "defined_reports")) - at_bookmark("defined_reports")) == 2
+    assert len(set(keys(second, "report_subscriptions")) - at_bookmark("report_subscriptions")) == 2
+    assert fudo.logged("subscription$")[0]["params"]["filter"].startswith("modified_at.ge(")
+
+    # the two syncs together hold exactly what the sandbox says should be loaded
+    union = {s: set(keys(first, s)) | set(keys(second, s)) for s in first.counts()}
+    assert {s: len(v) for s, v in union.items()} == fudo.app.info()["expected_counts"]
+
+
+def test_killed_sync_resumes_from_its_state_and_loses_nothing(fudo):
+    config = config_for(fudo, page_size=10)
+    expected = fudo.app.info()["expected_counts"]
+    killed = run_tap_until(TAP, config, records_before_kill=sum(expected.values()) // 2)
+    assert killed.returncode != 0
+    assert killed.states(), "the killed run wrote no state"
+    resumed = run_tap(TAP, config, state=killed.state)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for stream, count in expected.items():
+        union = set(keys(killed, stream)) | set(keys(resumed, stream))
+        assert len(union) == count, stream
+    # it resumed, not restarted
+    assert len(keys(resumed, "report_rows")) < expected["report_rows"]
+
+
+def test_killed_large_csv_resumes_after_the_rows_already_written(sandbox_factory):
+    # one report of 25,000 rows: the SDK writes STATE every 10,000 records
+    server = sandbox_factory("fudo", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=25_000)
+    config = config_for(server)
+    killed = run_tap_until(TAP, config, records_before_kill=15_000, streams=["reports", "report_rows"])
+    assert killed.returncode != 0
+    (partition,) = killed.bookmark("report_rows")["partitions"]
+    assert partition["rows"] == 10_000 and not partition.get("complete")
+    resumed = run_tap(TAP, config, state=killed.state, streams=["reports", "report_rows"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    numbers = [n for _, n in keys(resumed, "report_rows")]
+    assert numbers == list(range(10_001, 25_001))
+    union = set(keys(killed, "report_rows")) | set(keys(resumed, "report_rows"))
+    assert len(union) == 25_000
+    assert resumed.bookmark("report_rows")["partitions"][0]["complete"] is True
+
+
+def test_start_date_end_date_and_query_filter_bound_the_reports(fudo):
+    today = dt.datetime.now(dt.timezone.utc).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=20), dt.time(), dt.timezone.utc)
+    end = dt.datetime.combine(today - dt.timedelta(days=5), dt.time(), dt.timezone.utc)
+    user = USER_IDS[1]
+    config = config_for(fudo, start_date=start.isoformat(), end_date=end.isoformat(),
+                        query_filter=f"user_id.in({user})")
+    run = run_tap(TAP, config, streams=["reports"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = set()
+    for i in range(fudo.app.report_count):
+        report = fudo.app.report(i)
+        modified = dt.datetime.fromisoformat(report["modified_at"].replace("Z", "+00:00"))
+        if start <= modified < end and report["user_id"] == user:
+            expected.add(report["id"])
+    assert expected and set(keys(run, "reports")) == expected
+    sent = fudo.logged(r"^/api/v2/report$")[0]["params"]["filter"]
+    assert sent == f"modified_at.ge({start:%Y-%m-%dT%H:%M:%S}Z),modified_at.lt({end:%Y-%m-%dT%H:%M:%S}Z),user_id.in({user})"
