@@ -13,8 +13,9 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
-from singer_sdk.pagination import BaseAPIPaginator, BaseOffsetPaginator
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.pagination import OffsetPaginator as SDKOffsetPaginator
 
 MAX_PAGE_SIZE = 10000
 DEFAULT_START_DAYS_AGO = 30
@@ -80,7 +81,7 @@ def start_day(config: t.Mapping[str, t.Any], today: dt.date) -> dt.date:
     return today - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
 
 
-class OffsetPaginator(BaseOffsetPaginator):
+class OffsetPaginator(SDKOffsetPaginator):
     """``limit``/``offset``: the last page is the one with fewer than ``limit`` rows."""
 
     def has_more(self, response: requests.Response) -> bool:

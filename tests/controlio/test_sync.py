@@ -1,0 +1,340 @@
+"""tap-controlio against the Controlio sandbox: counts, windows, cursors,
+state, children, faults and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.taputil import assert_no_secret, run_tap, run_tap_until
+
+TAP = "tap-controlio"
+TOKEN = "sandbox-controlio-token"
+RAW = "/statistics/detailedActivities"
+
+
+def config_for(server, **extra):
+    return {
+        "api_url": server.url + "/",  # a trailing slash is tolerated
+        "api_token": TOKEN,
+        "start_date": server.app.first_day.isoformat(),
+        "retry_backoff_seconds": 0.01,
+        **extra,
+    }
+
+
+def keys_of(run, stream):
+    key_properties = run.schema(stream)["key_properties"]
+    return [tuple(r[k] for k in key_properties) for r in run.records(stream)]
+
+
+def raw_keys(run, stream="detailed_activities"):
+    return [(r["start_time"], r["user_id"], r["computer_id"]) for r in run.records(stream)]
+
+
+def day(server, offset):
+    return (server.app.today + dt.timedelta(days=offset)).isoformat()
+
+
+@pytest.fixture
+def controlio(sandbox_factory):
+    # 4 days; 8 users: 8 rows per day in event reports (two pages of 5)
+    return sandbox_factory("controlio", scale=1200, days=4, users=8, computers=3, activities=6, categories=3)
+
+
+def test_every_default_stream_loads_exactly_its_rows_across_pages(controlio):
+    run = run_tap(TAP, config_for(controlio, page_size=5))
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = controlio.app.expected_counts(start=controlio.app.first_day)
+    assert run.counts() == expected
+    for stream, count in expected.items():
+        keys = keys_of(run, stream)
+        assert len(set(keys)) == count, stream
+        assert None not in {v for key in keys for v in key}, stream
+
+    requests = controlio.logged()
+    assert requests and all(r["auth"] for r in requests)
+    assert all(r["params"]["sort_direction"] == "asc" for r in requests)
+    logons = controlio.logged("/statistics/logons$")
+    assert {r["params"]["limit"] for r in logons} == {"5"}
+    # each day: offset 0 (5 rows) then offset 5 (3 rows, the last page)
+    first = controlio.app.first_day.isoformat()
+    assert [(r["params"]["start_time"], r["params"]["end_time"], r["params"]["offset"]) for r in logons[:2]] == [
+        (first, first, "0"), (first, first, "5")]
+    assert len(logons) == 2 * 4
+    # productivity is one page: no paging parameters
+    assert all("limit" not in r["params"] and "offset" not in r["params"]
+               for r in controlio.logged("/statistics/productivity"))
+
+
+def test_default_limit_is_the_documented_maximum(controlio):
+    run = run_tap(TAP, config_for(controlio), streams=["users", "audit_log", "timeline_summary"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {r["params"]["limit"] for r in controlio.logged("/api/v1/(users|audit_log)$")} == {"10000"}
+    # the timeline reports document a default (and so a safe) limit of 25
+    assert {r["params"]["limit"] for r in controlio.logged("timelineSummary")} == {"25"}
+
+
+def test_cursor_reports_follow_prev_never_offset(controlio):
+    run = run_tap(TAP, config_for(controlio, page_size=100), streams=["detailed_activities"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    keys = raw_keys(run)
+    assert len(keys) == len(set(keys)) == 1200
+    assert keys == sorted(keys)
+    requests = controlio.logged(RAW)
+    assert all("offset" not in r["params"] and r["params"]["limit"] == "100" for r in requests)
+    rows_by_day: dict[str, list[tuple]] = {}
+    for key in keys:
+        rows_by_day.setdefault(key[0][:10], []).append(key)
+    requests_by_day: dict[str, list[dict]] = {}
+    for request in requests:
+        requests_by_day.setdefault(request["params"]["start_time"], []).append(request)
+    assert list(requests_by_day) == list(rows_by_day)  # day windows, in order
+    for window, chunk in requests_by_day.items():
+        rows = rows_by_day[window]
+        assert all(r["params"]["end_time"] == window for r in chunk)
+        assert len(chunk) == len(rows) // 100 + 1  # the last chunk is shorter than limit
+        assert "prev" not in chunk[0]["params"]
+        for k, request in enumerate(chunk[1:], start=1):
+            # the cursor: start_time, user_id, computer_id of the last row received
+            assert request["params"]["prev"] == "{},{},{}".format(*rows[k * 100 - 1])
+
+
+def test_rows_keep_undeclared_fields_and_times_are_utc(controlio):
+    run = run_tap(TAP, config_for(controlio), streams=["detailed_activities", "computers", "users", "logons",
+                                                       "workload_by_users", "emails"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    raw = run.records("detailed_activities")[0]
+    assert {"duration", "title"} <= set(raw["extra"])
+    assert "duration" not in raw and isinstance(raw["user_id"], int)
+    assert raw["window_start"] == raw["window_end"] == raw["start_time"][:10]
+    schema = run.schema("detailed_activities")["schema"]["properties"]
+    assert schema["start_time"]["format"] == "date-time"
+    assert "additionalProperties" in schema["extra"] or schema["extra"]["type"]
+    logon = run.records("logons")[0]
+    assert {"logon_type", "session_id"} <= set(logon["extra"])
+    assert set(run.records("workload_by_users")[0]["extra"]) == {"total_time", "productive_time", "idle_time"}
+    assert "size_bytes" in run.records("emails")[0]["extra"]
+    computer = run.records("computers")[0]
+    assert computer["extra"] == {"mac_address": "00:11:22:33:44:01"}
+    assert computer["last_upload_time"] == "2026-01-02T01:04:05.123456+00:00"  # from +02:00
+    assert run.records("users")[0]["extra"]["domain"] == "CORP"
+
+
+def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
+    streams = ["detailed_activities", "logons", "workload_by_days", "audit_log"]
+    first = run_tap(TAP, config_for(controlio), streams=streams)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.bookmark("logons")["replication_key_value"] == day(controlio, 0)
+    controlio.app.advance(new=5, late=3, grow_today=900)
+    controlio.clear_log()
+    second = run_tap(TAP, config_for(controlio), state=first.state, streams=streams)
+    assert second.returncode == 0, second.stderr[-2000:]
+    # only yesterday (lookback_days=1) and today are read again
+    windows = sorted({r["params"]["start_time"] for r in controlio.logged()})
+    assert windows == [day(controlio, -1), day(controlio, 0)]
+    new = set(raw_keys(second)) - set(raw_keys(first))
+    assert len(new) == 8  # 5 new today, 3 late yesterday
+    assert {k[0][:10] for k in raw_keys(second)} <= {day(controlio, -1), day(controlio, 0)}
+    everything = controlio.app.expected_counts(start=controlio.app.first_day)
+    for stream in streams:
+        assert len(set(keys_of(first, stream)) | set(keys_of(second, stream))) == everything[stream], stream
+    today_before = next(r for r in first.records("workload_by_days") if r["date"] == day(controlio, 0))
+    today_after = next(r for r in second.records("workload_by_days") if r["date"] == day(controlio, 0))
+    assert today_after["extra"]["total_time"] == today_before["extra"]["total_time"] + 900
+    # lookback 0: only today
+    controlio.clear_log()
+    third = run_tap(TAP, config_for(controlio, lookback_days=0), state=second.state, streams=["logons"])
+    assert third.returncode == 0
+    assert {r["params"]["start_time"] for r in controlio.logged()} == {day(controlio, 0)}
+
+
+def test_killed_sync_resumes_at_the_window_it_was_in(sandbox_factory):
+    server = sandbox_factory("controlio", scale=6000, days=6)
+    config = config_for(server, page_size=250)
+    killed = run_tap_until(TAP, config, records_before_kill=3500, streams=["detailed_activities"])
+    assert killed.returncode != 0
+    seen = set(raw_keys(killed))
+    assert 3500 <= len(seen) < 6000
+    bookmark = killed.state["bookmarks"]["detailed_activities"]["replication_key_value"]
+    server.clear_log()
+    resumed = run_tap(TAP, config, state=killed.state, streams=["detailed_activities"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    again = raw_keys(resumed)
+    assert len(seen | set(again)) == 6000  # nothing lost
+    # finished days are not read again: the resumed sync starts at the bookmarked window
+    assert bookmark > server.app.first_day.isoformat()
+    assert min(r["params"]["start_time"] for r in server.logged(RAW)) == bookmark
+    overlap = seen & set(again)
+    assert overlap and {k[0][:10] for k in overlap} == {bookmark}  # at most the window in flight
+
+
+def test_child_streams_keep_state_per_parent(controlio):
+    streams = ["timeline_raw_by_user", "timeline_summary_by_user"]
+    first = run_tap(TAP, config_for(controlio, window_days=2, interval=15), streams=streams)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.counts() == {"timeline_raw_by_user": 8 * 4, "timeline_summary_by_user": 8 * 4}
+    assert {r["user_id"] for r in first.records("timeline_raw_by_user")} == set(range(1, 9))
+    partitions = first.bookmark("timeline_raw_by_user")["partitions"]
+    assert sorted(p["context"]["user_id"] for p in partitions) == list(range(1, 9))
+    assert {p["replication_key_value"] for p in partitions} == {day(controlio, -1)}
+    paths = {r["path"] for r in controlio.logged("timelineRaw/")}
+    assert paths == {f"/api/v1/statistics/timelineRaw/{u}" for u in range(1, 9)}
+    summary = controlio.logged("timelineSummary/")
+    assert all(r["params"]["interval"] == "15" for r in summary)
+    # two-day windows: start_time and end_time both sent
+    assert {(r["params"]["start_time"], r["params"]["end_time"]) for r in summary} == {
+        (day(controlio, -3), day(controlio, -2)), (day(controlio, -1), day(controlio, 0))}
+
+    # a later sync resumes each user from that user's own bookmark
+    state = first.state
+    for partition in state["bookmarks"]["timeline_raw_by_user"]["partitions"]:
+        if partition["context"]["user_id"] == 3:
+            partition["replication_key_value"] = controlio.app.first_day.isoformat()
+    controlio.clear_log()
+    second = run_tap(TAP, config_for(controlio, window_days=2), state=state, streams=["timeline_raw_by_user"])
+    assert second.returncode == 0, second.stderr[-2000:]
+    starts = {(int(r["path"].rsplit("/", 1)[1]), r["params"]["start_time"]) for r in controlio.logged("timelineRaw/")}
+    assert {s for u, s in starts if u == 3} == {day(controlio, -3), day(controlio, -1)}
+    assert {s for u, s in starts if u != 3} == {day(controlio, -1)}
+
+
+def test_one_day_timeline_reports_send_only_start_time(controlio):
+    run = run_tap(TAP, config_for(controlio, window_days=3), streams=["timeline_summary", "timeline_raw"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.counts() == {"timeline_summary": 8 * 4, "timeline_raw": 8 * 4}
+    for path in ("timelineSummary$", "timelineRaw$"):
+        requests = controlio.logged(path)
+        assert sorted(r["params"]["start_time"] for r in requests) == [day(controlio, d) for d in range(-3, 1)]
+        assert all("end_time" not in r["params"] for r in requests)
+
+
+def test_captions_are_a_child_of_activities_and_off_by_default(controlio):
+    default = run_tap(TAP, config_for(controlio), streams=None)
+    assert "captions" not in default.counts() and not controlio.logged("captions")
+    controlio.clear_log()
+    run = run_tap(TAP, config_for(controlio), streams=["captions"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    first = controlio.app.first_day
+    assert run.counts() == {"captions": controlio.app.captions_count(first, controlio.app.today)}
+    requests = controlio.logged("captions")
+    assert len(requests) == 6 * 4  # one per activity per day
+    assert {r["params"]["activity_id"] for r in requests} == {str(a) for a in range(1, 7)}
+    assert {r["activity_id"] for r in run.records("captions")} == {1, 4}
+    assert "caption" in run.records("captions")[0]["extra"]
+
+
+def test_report_and_audit_filters_are_sent(controlio):
+    config = config_for(controlio, users=[2, 5], departments=[1], activity_type=1, aggregate_by_user=True,
+                        removable_only=True, audit_actions=["update", "view"], audit_logins=[1],
+                        audit_emails=["admin1@example.com"])
+    streams = ["activity_sessions", "detailed_files", "detailed_activities", "audit_log", "workload_by_days"]
+    run = run_tap(TAP, config, streams=streams)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {r["user_id"] for r in run.records("activity_sessions")} == {2, 5}
+    assert {r["user_id"] for r in run.records("detailed_activities")} <= {2, 5}
+    sessions = controlio.logged("activitySessions")[0]["params"]
+    assert sessions["users"] == "2,5" and sessions["departments"] == "1" and sessions["aggregate_by_user"] == "true"
+    assert controlio.logged("detailedFiles")[0]["params"]["removable_only"] == "true"
+    assert controlio.logged(RAW)[0]["params"]["activity_type"] == "1"
+    assert "users" not in controlio.logged("workloadByDays")[0]["params"]  # not a parameter of that report
+    audit = controlio.logged("audit_log")[0]["params"]
+    assert audit["actions"] == "update,view" and audit["logins"] == "1" and audit["emails"] == "admin1@example.com"
+    entries = run.records("audit_log")
+    assert entries and {(e["action"], e["login_id"]) for e in entries} <= {("update", 1), ("view", 1)}
+
+
+def test_end_date_bounds_a_backfill(controlio):
+    end = controlio.app.first_day + dt.timedelta(days=1)
+    run = run_tap(TAP, config_for(controlio, end_date=end.isoformat()), streams=["detailed_activities", "logons"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {k[0][:10] for k in raw_keys(run)} == {controlio.app.first_day.isoformat(), end.isoformat()}
+    assert run.counts()["logons"] == 16
+    assert run.bookmark("logons")["replication_key_value"] == end.isoformat()
+
+
+TRANSIENT_FAULTS = [
+    pytest.param({"kind": "status", "status": 429, "retry_after": 1}, id="429-retry-after"),
+    pytest.param({"kind": "status", "status": 500}, id="500"),
+    pytest.param({"kind": "status", "status": 502, "times": 2}, id="502-twice"),
+    pytest.param({"kind": "status", "status": 503}, id="503"),
+    pytest.param({"kind": "slow", "delay": 2}, id="slow-past-timeout"),
+    pytest.param({"kind": "reset"}, id="connection-reset"),
+    pytest.param({"kind": "truncate"}, id="truncated-body"),
+]
+
+
+@pytest.mark.parametrize("fault", TRANSIENT_FAULTS)
+def test_transient_faults_are_retried_and_lose_nothing(controlio, fault):
+    controlio.add_fault(path=RAW, skip=1, **fault)
+    controlio.add_fault(path="/statistics/logons", skip=2, **fault)
+    run = run_tap(TAP, config_for(controlio, page_size=250, request_timeout=1), streams=["detailed_activities", "logons"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    keys = raw_keys(run)
+    assert len(keys) == len(set(keys)) == 1200
+    assert len(set(keys_of(run, "logons"))) == len(keys_of(run, "logons")) == 32
+    faulted = [r for r in controlio.logged() if r["fault"]]
+    assert len(faulted) == 2 * fault.get("times", 1)
+    if fault.get("retry_after"):
+        log = controlio.logged(RAW)
+        index = next(i for i, r in enumerate(log) if r["fault"])
+        assert log[index + 1]["params"] == log[index]["params"]
+        assert log[index + 1]["time"] - log[index]["time"] >= 0.9
+
+
+def test_retries_give_up_with_the_api_message(controlio):
+    controlio.add_fault("status", status=503, path="/statistics/logons", times=10)
+    run = run_tap(TAP, config_for(controlio, max_retries=3), streams=["logons"])
+    assert run.returncode != 0
+    assert "503" in run.stderr and "/api/v1/statistics/logons" in run.stderr and "injected 503" in run.stderr
+    assert len(controlio.logged("logons")) == 3
+
+
+def test_malformed_page_fails_loudly(controlio):
+    controlio.add_fault("malformed", path=RAW, skip=1)
+    run = run_tap(TAP, config_for(controlio, page_size=100), streams=["detailed_activities"])
+    assert run.returncode != 0
+    assert "not JSON" in run.stderr and "/api/v1/statistics/detailedActivities" in run.stderr
+    assert len(run.records("detailed_activities")) == 100  # the first page, nothing after the bad one
+
+
+def test_bad_token_fails_with_the_api_message_without_revealing_it(controlio):
+    secret = "wrong-token-7c1d2e"
+    run = run_tap(TAP, {**config_for(controlio), "api_token": secret}, streams=["users"])
+    assert run.returncode != 0
+    assert "401" in run.stderr and "invalid or missing API token" in run.stderr and "api_token" in run.stderr
+    assert run.records() == []
+    assert_no_secret(run, secret)
+    assert len(controlio.logged()) == 1  # a 401 is not retried
+
+
+def test_api_error_message_reaches_the_user(controlio):
+    run = run_tap(TAP, config_for(controlio, paths={"users": "/api/v1/people"}), streams=["users"])
+    assert run.returncode != 0
+    assert "404" in run.stderr and "Not found: /api/v1/people" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"start_date": "last tuesday"}, "start_date"),
+        ({"api_url": "ftp://example.com"}, "api_url"),
+        ({"window_days": 0}, "window_days"),
+        ({"lookback_days": -1}, "lookback_days"),
+        ({"page_size": 20000}, "page_size"),
+        ({"interval": 7}, "interval"),
+        ({"activity_type": 5}, "activity_type"),
+        ({"audit_actions": ["explode"]}, "audit_actions"),
+        ({"paths": {"no_such_stream": "/x"}}, "no_such_stream"),
+        ({"api_token": None}, "api_token"),
+    ],
+)
+def test_bad_config_fails_before_any_request(controlio, change, message):
+    config = {k: v for k, v in {**config_for(controlio), **change}.items() if v is not None}
+    run = run_tap(TAP, config)
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert controlio.logged() == []
+    if "api_token" in config:
+        assert_no_secret(run, TOKEN)
