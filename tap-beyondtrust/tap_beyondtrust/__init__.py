@@ -1,0 +1,1 @@
+"""tap-beyondtrust: the BeyondTrust Remote Support reporting API as Singer streams."""

@@ -1,0 +1,3 @@
+from tap_beyondtrust.tap import TapBeyondTrust
+
+TapBeyondTrust.cli()

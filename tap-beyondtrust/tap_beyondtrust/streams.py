@@ -1,0 +1,596 @@
+"""The reports as streams.
+
+Windowed reports (sessions, listing, surveys, summary, team activity, Jump
+Items, Vault) are asked one window at a time (``<end|start>_time`` plus a
+``duration`` in seconds). Rows inside a window come in the appliance's order,
+not sorted by time, so the bookmark is the window: while a window is being
+read it stays at the window's start, and moves to its end once the whole
+window has been read (a STATE message is written then). An interrupted sync
+re-reads at most one window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import time
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_beyondtrust import xmlrows as xr
+from tap_beyondtrust.client import (
+    BeyondTrustAPIError,
+    BeyondTrustStream,
+    _xml_error_text,
+    iter_elements,
+    default_start,
+    make_windows,
+    to_epoch,
+    unix_iso,
+)
+
+DAY = 86400
+
+# ------------------------------------------------------------------ schema parts
+ANY_OBJECT = th.ObjectType(additional_properties=True)
+EXTRA = th.Property("extra", ANY_OBJECT, description="Elements and attributes the document does not name, kept as JSON.")
+GENERIC_ITEM = th.CustomType({"type": ["object", "string", "array", "null"]})
+
+
+def entity_type(*ids: str, text_attrs: tuple[str, ...] = ()) -> th.ObjectType:
+    return th.ObjectType(th.Property("name", th.StringType),
+                         *(th.Property(i, th.IntegerType) for i in ids),
+                         *(th.Property(a, th.StringType) for a in text_attrs),
+                         additional_properties=True)
+
+
+CUSTOMER = th.ObjectType(
+    th.Property("gsnumber", th.IntegerType), th.Property("username", th.StringType),
+    th.Property("public_ip", th.StringType), th.Property("private_ip", th.StringType),
+    th.Property("hostname", th.StringType), th.Property("os", th.StringType),
+    th.Property("primary_cust", th.IntegerType),
+    th.Property("info", th.ObjectType(
+        *(th.Property(n, th.StringType) for n in ("name", "company", "company_code", "issue", "details")),
+        additional_properties=True)),
+    EXTRA,
+)
+REPRESENTATIVE = th.ObjectType(
+    th.Property("gsnumber", th.IntegerType), th.Property("id", th.IntegerType),
+    *(th.Property(n, th.StringType) for n in ("username", "display_name", "public_display_name",
+                                               "private_display_name", "public_ip", "private_ip",
+                                               "hostname", "os")),
+    *(th.Property(n, th.IntegerType) for n in ("display_number", "session_owner", "primary_rep",
+                                                "seconds_involved", "invited")),
+    EXTRA,
+)
+TEAM = th.ObjectType(th.Property("id", th.IntegerType), th.Property("name", th.StringType),
+                     th.Property("primary_team", th.IntegerType))
+RECORDING = th.ObjectType(th.Property("instance", th.IntegerType), th.Property("download_url", th.StringType),
+                          th.Property("view_url", th.StringType), additional_properties=True)
+FILE = th.ObjectType(th.Property("name", th.StringType), th.Property("size", th.IntegerType))
+DATA_VALUES = th.ObjectType(additional_properties=True)
+WINDOW_PROPS = (
+    th.Property("window_start", th.DateTimeType, description="Start of the report window this row came from (UTC)."),
+    th.Property("window_end", th.DateTimeType, description="End (exclusive) of that window; the bookmark."),
+)
+
+
+# ------------------------------------------------------------------ windowed base
+class WindowedStream(BeyondTrustStream):
+    """A report asked in ``[lo, lo + duration)`` windows of UNIX seconds."""
+
+    window_param = "end_time"
+    align = 0  # seconds windows are aligned to (and the bookmark floored to)
+    fixed_window = 0  # seconds; 0: the window_days setting
+    is_sorted = True
+    check_sorted = False  # the bookmark is the window (see module doc)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._window_lo: int | None = None
+
+    def sync_end(self) -> int:
+        end = int(time.time())
+        if self.config.get("end_date"):
+            end_date = _parse_dt(self.config["end_date"])
+            # a bare date means the whole of that day
+            if len(str(self.config["end_date"])) <= 10:
+                end_date += dt.timedelta(days=1)
+            end = min(end, to_epoch(end_date))
+        return end
+
+    def windows(self, context: t.Any) -> list[tuple[int, int]]:
+        start = self.get_starting_timestamp(context)
+        lo = to_epoch(start) if start else to_epoch(configured_start(self.config))
+        size = self.fixed_window or int(self.config.get("window_days", 1)) * DAY
+        return make_windows(lo, self.sync_end(), size, align=self.align)
+
+    def request_records(self, context: t.Any) -> t.Iterable[dict]:
+        for window in self.windows(context):
+            self._window_lo = window[0]
+            yield from self.read_report(context, window)
+            self._window_lo = None
+            super()._increment_stream_state({self.replication_key: unix_iso(window[1])}, context=context)
+            self._write_state_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
+        if self._window_lo is not None:  # mid-window: the bookmark stays at the window's start
+            latest_record = {self.replication_key: unix_iso(self._window_lo)}
+        super()._increment_stream_state(latest_record, context=context)
+
+    def extra_params(self, context: t.Any) -> dict:
+        return {}
+
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        lo, hi = window
+        return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
+                **self.extra_params(context)}
+
+
+def configured_start(config: t.Mapping) -> dt.datetime:
+    return _parse_dt(config["start_date"]) if config.get("start_date") else default_start()
+
+
+def _parse_dt(value: t.Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        text = str(value)
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text or " " in text \
+            else dt.datetime.combine(dt.date.fromisoformat(text[:10]), dt.time())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _window_fields(window: tuple[int, int]) -> dict:
+    return {"window_start": unix_iso(window[0]), "window_end": unix_iso(window[1])}
+
+
+class _Occurrences:
+    """Content keys for rows without an id: a digest, plus the how-manyth
+    identical row of the answer it is (so true repeats are kept)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def key(self, record: dict) -> str:
+        digest = xr.content_key(record)
+        n = self.seen.get(digest, 0)
+        self.seen[digest] = n + 1
+        return f"{digest}-{n}"
+
+
+# ------------------------------------------------------------------ SupportSession
+SESSION_SCHEMA = th.PropertiesList(
+    th.Property("lsid", th.StringType, required=True, description="Session id (the lsid attribute)."),
+    th.Property("session_type", th.StringType),
+    th.Property("lseq", th.IntegerType),
+    th.Property("start_time", th.DateTimeType),
+    th.Property("end_time", th.DateTimeType),
+    th.Property("duration", th.StringType, description="HH:MM:SS as sent."),
+    th.Property("duration_seconds", th.IntegerType),
+    th.Property("public_site", entity_type("id")),
+    th.Property("jumpoint", entity_type("id")),
+    th.Property("external_key", th.StringType),
+    th.Property("custom_attributes", th.ArrayType(th.ObjectType(
+        th.Property("display_name", th.StringType), th.Property("code_name", th.StringType),
+        th.Property("value", th.StringType)))),
+    th.Property("session_chat_view_url", th.StringType),
+    th.Property("session_chat_download_url", th.StringType),
+    th.Property("session_recording_view_url", th.StringType),
+    th.Property("session_recording_download_url", th.StringType),
+    th.Property("show_my_screen_recordings", th.ArrayType(RECORDING)),
+    th.Property("command_shell_recordings", th.ArrayType(RECORDING)),
+    th.Property("file_transfer_count", th.IntegerType),
+    th.Property("file_move_count", th.IntegerType),
+    th.Property("file_delete_count", th.IntegerType),
+    th.Property("primary_customer", entity_type("gsnumber")),
+    th.Property("primary_rep", entity_type("gsnumber", "id")),
+    th.Property("primary_team", entity_type("id")),
+    th.Property("customers", th.ArrayType(CUSTOMER), description="customer_list"),
+    th.Property("representatives", th.ArrayType(REPRESENTATIVE), description="rep_list"),
+    th.Property("teams", th.ArrayType(TEAM), description="team_list"),
+    th.Property("customer_exit_surveys", th.ArrayType(GENERIC_ITEM), description="cust_survey_list"),
+    th.Property("rep_exit_surveys", th.ArrayType(GENERIC_ITEM), description="rep_survey_list"),
+    th.Property("files", th.ArrayType(th.ObjectType(
+        th.Property("name", th.StringType), th.Property("size", th.IntegerType),
+        th.Property("event_type", th.StringType), th.Property("timestamp", th.DateTimeType))),
+        description="Files transferred, from the session's events."),
+    EXTRA,
+).to_dict()
+
+
+class SupportSessionsStream(WindowedStream):
+    """SupportSession: one record per ended session; its events go to support_session_events."""
+
+    name = "support_sessions"
+    report = "SupportSession"
+    primary_keys = ("lsid",)
+    replication_key = "end_time"
+    schema = SESSION_SCHEMA
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        for el in iter_elements(response, ("session",), self.report):
+            yield xr.session_record(el)
+
+
+EVENT_SCHEMA = th.PropertiesList(
+    th.Property("lsid", th.StringType, required=True),
+    th.Property("seq", th.IntegerType, required=True, description="Position of the event in session_details, from 1."),
+    th.Property("session_end_time", th.DateTimeType),
+    th.Property("timestamp", th.DateTimeType),
+    th.Property("event_type", th.StringType),
+    th.Property("performed_by", entity_type("gsnumber", text_attrs=("type",))),
+    th.Property("destination", entity_type("gsnumber", text_attrs=("type",))),
+    th.Property("body", th.StringType, description="The chat text; decoded from encoded_body (base64) where sent so."),
+    th.Property("body_was_encoded", th.BooleanType),
+    th.Property("filename", th.StringType),
+    th.Property("filesize", th.IntegerType),
+    th.Property("files", th.ArrayType(FILE)),
+    th.Property("data", DATA_VALUES, description="<value name=.. value=..> pairs as an object."),
+    th.Property("system_information", th.ArrayType(th.ObjectType(
+        th.Property("name", th.StringType), th.Property("fields", th.ArrayType(th.StringType)),
+        th.Property("rows", th.ArrayType(th.ArrayType(th.StringType)))))),
+    EXTRA,
+).to_dict()
+
+
+class SupportSessionEventsStream(WindowedStream):
+    """The session_details events of SupportSession, one record per event."""
+
+    name = "support_session_events"
+    report = "SupportSession"
+    primary_keys = ("lsid", "seq")
+    replication_key = "session_end_time"
+    schema = EVENT_SCHEMA
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        session_tag = xr.NS and f"{{{xr.NS}}}session"
+        current = None
+        seq = 0
+        lsid = end = None
+        for el in iter_elements(response, ("event", "session"), self.report):
+            if el.tag == session_tag:
+                current = None
+                continue
+            details = el.getparent()
+            session = details.getparent() if details is not None else None
+            if session is None or session.tag != session_tag:
+                continue
+            if session is not current:
+                current, seq = session, 0
+                lsid = session.get("lsid")
+                end_el = session.find(f"{{{xr.NS}}}end_time")
+                end = xr.element_time(end_el) if end_el is not None else None
+            seq += 1
+            yield xr.session_event_record(el, lsid, seq, end)
+
+
+class SupportSessionListingStream(WindowedStream):
+    name = "support_session_listing"
+    report = "SupportSessionListing"
+    primary_keys = ("lsid",)
+    replication_key = "window_end"
+    schema = th.PropertiesList(
+        th.Property("lsid", th.StringType, required=True),
+        th.Property("lseq", th.IntegerType),
+        th.Property("has_recording", th.IntegerType),
+        th.Property("external_key", th.StringType),
+        *WINDOW_PROPS, EXTRA,
+    ).to_dict()
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        fields = _window_fields(window)
+        for el in iter_elements(response, ("session_summary",), self.report):
+            record = xr.listing_record(el)
+            record.update(fields)
+            yield record
+
+
+class SupportSessionSummaryStream(WindowedStream):
+    """Per rep and per team, one record per UTC day of sessions ended (today's is re-read)."""
+
+    name = "support_session_summary"
+    report = "SupportSessionSummary"
+    primary_keys = ("report_type", "id", "period_start")
+    replication_key = "period_start"
+    align = DAY
+    fixed_window = DAY
+    schema = th.PropertiesList(
+        th.Property("report_type", th.StringType, required=True),
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("type", th.StringType),
+        th.Property("period_start", th.DateTimeType, required=True, description="UTC day of the sessions' end."),
+        th.Property("period_end", th.DateTimeType),
+        th.Property("display_name", th.StringType),
+        th.Property("total_sessions", th.IntegerType),
+        th.Property("avg_sessions_per_weekday", th.NumberType),
+        th.Property("avg_duration", th.StringType),
+        th.Property("avg_duration_seconds", th.IntegerType),
+        EXTRA,
+    ).to_dict()
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"report_type": "rep"}, {"report_type": "team"}]
+
+    def extra_params(self, context: t.Any) -> dict:
+        return {"report_type": context["report_type"]}
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        period = {"report_type": context["report_type"], "period_start": unix_iso(window[0]),
+                  "period_end": unix_iso(window[0] + DAY)}
+        for el in iter_elements(response, ("summary",), self.report):
+            record = xr.summary_record(el)
+            record.update(period)
+            yield record
+
+
+SURVEY_SCHEMA = th.PropertiesList(
+    th.Property("lsid", th.StringType, required=True),
+    th.Property("session_start_time", th.DateTimeType, description="The ts attribute."),
+    th.Property("session_type", th.StringType),
+    th.Property("public_site", entity_type("id")),
+    th.Property("submitted_by", entity_type(text_attrs=("type",))),
+    th.Property("primary_customer", entity_type("id")),
+    th.Property("primary_rep", entity_type("id")),
+    th.Property("primary_team", entity_type("id")),
+    th.Property("customers", th.ArrayType(CUSTOMER)),
+    th.Property("representatives", th.ArrayType(REPRESENTATIVE)),
+    th.Property("teams", th.ArrayType(TEAM)),
+    th.Property("rep_resolved", th.IntegerType),
+    th.Property("questions", th.ArrayType(th.ObjectType(
+        th.Property("id", th.IntegerType), th.Property("name", th.StringType), th.Property("type", th.StringType),
+        th.Property("label", th.StringType), th.Property("report_header", th.StringType),
+        th.Property("answers", th.ArrayType(th.StringType)), additional_properties=True))),
+    *WINDOW_PROPS, EXTRA,
+).to_dict()
+
+
+class CustomerExitSurveysStream(WindowedStream):
+    """SupportCustExitSurvey for sessions ended in each window, all reps."""
+
+    name = "customer_exit_surveys"
+    report = "SupportCustExitSurvey"
+    primary_keys = ("lsid",)
+    replication_key = "window_end"
+    schema = SURVEY_SCHEMA
+
+    def extra_params(self, context: t.Any) -> dict:
+        return {"report_type": "rep", "id": "all"}
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        fields = _window_fields(window)
+        for el in iter_elements(response, ("exit_survey",), self.report):
+            record = xr.survey_record(el)
+            record.update(fields)
+            yield record
+
+
+class RepExitSurveysStream(CustomerExitSurveysStream):
+    name = "rep_exit_surveys"
+    report = "SupportRepExitSurvey"
+
+
+class SupportTeamsStream(WindowedStream):
+    """SupportTeam's team_activity elements: one record per team (latest window wins)."""
+
+    name = "support_teams"
+    report = "SupportTeam"
+    window_param = "start_time"
+    primary_keys = ("id",)
+    replication_key = "window_end"
+    schema = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("logged_in_representatives", th.ArrayType(REPRESENTATIVE),
+                    description="Logged in before the window's first event."),
+        *WINDOW_PROPS, EXTRA,
+    ).to_dict()
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        fields = _window_fields(window)
+        for el in iter_elements(response, ("team_activity",), self.report):
+            record: dict[str, t.Any] = {"id": xr.as_int(el.get("id")), "name": el.get("name"),
+                                        "logged_in_representatives": []}
+            extra = {k: v for k, v in el.attrib.items() if k not in ("id", "name")}
+            for c in el:
+                name = xr.local(c)
+                if name == "logged_in_representatives":
+                    record[name] = xr.team_representatives(c)
+                elif name and name != "events":
+                    extra[name] = xr.generic(c)
+            record["extra"] = extra or None
+            record.update(fields)
+            yield record
+
+
+EVENT_ID = th.Property("event_id", th.StringType, required=True,
+                       description="The API gives these events no id: a digest of the event plus its repeat count.")
+
+
+class TeamActivityStream(WindowedStream):
+    """SupportTeam's events, one record per event."""
+
+    name = "team_activity"
+    report = "SupportTeam"
+    window_param = "start_time"
+    primary_keys = ("event_id",)
+    replication_key = "timestamp"
+    schema = th.PropertiesList(
+        EVENT_ID,
+        th.Property("team_id", th.IntegerType),
+        th.Property("team_name", th.StringType),
+        th.Property("timestamp", th.DateTimeType),
+        th.Property("event_type", th.StringType),
+        th.Property("performed_by", entity_type("gsnumber", text_attrs=("type",))),
+        th.Property("destinations", th.ArrayType(entity_type("gsnumber"))),
+        th.Property("files", th.ArrayType(FILE)),
+        th.Property("data", DATA_VALUES),
+        th.Property("body", th.StringType),
+        th.Property("body_was_encoded", th.BooleanType),
+        EXTRA,
+    ).to_dict()
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        keys = _Occurrences()
+        activity_tag = f"{{{xr.NS}}}team_activity"
+        for el in iter_elements(response, ("event",), self.report):
+            events = el.getparent()
+            activity = events.getparent() if events is not None else None
+            if activity is None or activity.tag != activity_tag:
+                continue
+            record = xr.team_event_record(el, xr.as_int(activity.get("id")), activity.get("name"))
+            record["event_id"] = keys.key(record)
+            yield record
+
+
+class JumpItemsStream(WindowedStream):
+    name = "jump_items"
+    report = "JumpItem"
+    window_param = "start_time"
+    primary_keys = ("event_id",)
+    replication_key = "timestamp"
+    schema = th.PropertiesList(
+        EVENT_ID,
+        th.Property("timestamp", th.DateTimeType),
+        th.Property("jump_item_id", th.IntegerType, description="<jump_item>"),
+        th.Property("jump_item_name", th.StringType),
+        th.Property("event_type", th.StringType),
+        th.Property("jump_item_type", th.StringType),
+        th.Property("jump_group", entity_type("id", text_attrs=("type",))),
+        th.Property("performed_by", entity_type("id", text_attrs=("type",))),
+        th.Property("data", th.StringType),
+        EXTRA,
+    ).to_dict()
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        keys = _Occurrences()
+        for el in iter_elements(response, ("jump_item_event",), self.report):
+            record = xr.jump_item_record(el)
+            record["event_id"] = keys.key(record)
+            yield record
+
+
+class VaultAccountActivityStream(WindowedStream):
+    name = "vault_account_activity"
+    report = "VaultAccountActivity"
+    window_param = "start_time"
+    primary_keys = ("event_id",)
+    replication_key = "timestamp"
+    schema = th.PropertiesList(
+        EVENT_ID,
+        th.Property("timestamp", th.DateTimeType),
+        th.Property("event_type", th.StringType),
+        th.Property("account_id", th.IntegerType, description="The Vault account's id (Account)."),
+        th.Property("account_name", th.StringType),
+        th.Property("performed_by", entity_type("id", text_attrs=("type",))),
+        th.Property("data", th.StringType),
+        EXTRA,
+    ).to_dict()
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        keys = _Occurrences()
+        for el in iter_elements(response, ("vault_account_activity",), self.report):
+            record = xr.vault_record(el)
+            record["event_id"] = keys.key(record)
+            yield record
+
+
+class LicenseUsageStream(BeyondTrustStream):
+    """LicenseUsage grouped by the license_group_by setting; the current group is re-read."""
+
+    name = "license_usage"
+    report = "LicenseUsage"
+    primary_keys = ("group_by", "timestamp")
+    replication_key = "timestamp"
+    is_sorted = True
+    check_sorted = False
+    schema = th.PropertiesList(
+        th.Property("group_by", th.StringType, required=True),
+        th.Property("timestamp", th.DateTimeType, required=True, description="Start of the hour/day/month (UTC)."),
+        th.Property("license_counts", th.ArrayType(th.ObjectType(
+            th.Property("license_type", th.StringType), th.Property("reason", th.StringType),
+            th.Property("count", th.IntegerType)))),
+    ).to_dict()
+
+    @property
+    def group_by(self) -> str:
+        return self.config.get("license_group_by", "day")
+
+    def request_records(self, context: t.Any) -> t.Iterable[dict]:
+        start = self.get_starting_timestamp(context) or configured_start(self.config)
+        start = start.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        if self.group_by in ("day", "month"):
+            start = start.replace(hour=0)
+        if self.group_by == "month":
+            start = start.replace(day=1)
+        lo = to_epoch(start)
+        end = WindowedStream.sync_end(self)  # type: ignore[arg-type]
+        if lo >= end:
+            return
+        duration = 0 if not self.config.get("end_date") else end - lo
+        yield from self.read_report(context, (lo, duration))
+
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        return {"generate_report": self.report, "start_time": window[0], "duration": window[1],
+                "group_by": self.group_by}
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        for el in iter_elements(response, ("license_time_interval",), self.report):
+            yield xr.license_interval_record(el, self.group_by)
+
+
+class ArchiveListingStream(WindowedStream):
+    """ArchiveListing, one request per UTC date; today's is re-read on the next sync."""
+
+    name = "archive_listing"
+    report = "ArchiveListing"
+    primary_keys = ("date", "archive_type", "index")
+    replication_key = "time"
+    align = DAY
+    fixed_window = DAY
+    schema = th.PropertiesList(
+        th.Property("date", th.StringType, required=True),
+        th.Property("archive_type", th.StringType, required=True, description="state or event"),
+        th.Property("index", th.IntegerType, required=True),
+        th.Property("time", th.DateTimeType),
+        th.Property("end_time", th.DateTimeType),
+        th.Property("event_archive_index", th.IntegerType),
+        EXTRA,
+    ).to_dict()
+
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        return {"generate_report": self.report, "date": _day(window[0])}
+
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        date = _day(window[0])
+        for el in iter_elements(response, ("state_archive", "event_archive"), self.report):
+            yield xr.archive_listing_record(el, date)
+
+
+def _day(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).date().isoformat()
+
+
+# ------------------------------------------------------------------ event archives
+from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream  # noqa: E402
+
+STREAM_TYPES: list[type] = [
+    SupportSessionsStream,
+    SupportSessionEventsStream,
+    SupportSessionListingStream,
+    SupportSessionSummaryStream,
+    LicenseUsageStream,
+    JumpItemsStream,
+    SupportTeamsStream,
+    TeamActivityStream,
+    CustomerExitSurveysStream,
+    RepExitSurveysStream,
+    VaultAccountActivityStream,
+    ArchiveListingStream,
+    EventArchivesStream,
+    *ARCHIVE_CHILD_STREAMS,
+]
