@@ -27,8 +27,14 @@ if t.TYPE_CHECKING:
 #: session exactly on a boundary is selected whether the server compares
 #: inclusively or strictly ("after start", "before end")
 BOUNDARY_OVERLAP = dt.timedelta(seconds=1)
-#: time spans of the document, each also emitted as <name>Seconds
-DURATION_FIELDS = ("duration", "idleTime", "productivityTime")
+#: time spans of the document, each also emitted in seconds
+DURATION_FIELDS = (
+    ("duration", "durationSeconds"),
+    ("idleTime", "idleTimeSeconds"),
+    ("productivityTime", "productivityTimeSeconds"),
+)
+#: date-times the API already wrote in UTC are kept as they are
+UTC_SUFFIXES = ("+00:00", "Z")
 DATETIME_FIELDS = ("loginDate", "logoutDate")
 MAX_LOGGED_BAD_VALUES = 10
 
@@ -236,26 +242,26 @@ class SessionsStream(EkranStream):
             self._window_complete(page.window)
 
     def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:
+        """Date-times in UTC, each time span also in seconds (null where it
+        does not parse), undocumented fields into ``extra``."""
+        get = row.get
         for field in DATETIME_FIELDS:
-            raw = row.get(field)
-            if raw is not None:
-                row[field] = value = utc_iso(raw)
-                if value is None:
+            raw = get(field)
+            if raw is not None and not (raw.__class__ is str and raw.endswith(UTC_SUFFIXES)):
+                row[field] = utc_iso(raw)
+                if row[field] is None:
                     self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
-                    row.setdefault("extra", {})[f"{field}Raw"] = raw
-        for field in DURATION_FIELDS:
-            raw = row.get(field)
-            seconds = timespan_seconds(raw)
-            if raw is not None and not isinstance(raw, str):
-                row[field] = str(raw)
+                    row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
+        for field, seconds_field in DURATION_FIELDS:
+            raw = get(field)
+            seconds = row[seconds_field] = timespan_seconds(raw)
             if seconds is None and raw is not None:
-                self._log_bad_value(
-                    row, field, raw, f"not a valid time span (h:mm:ss.fffffff); {field}Seconds is null"
-                )
-            row[f"{field}Seconds"] = seconds
+                if raw.__class__ is not str:
+                    row[field] = str(raw)
+                self._log_bad_value(row, field, raw, f"not a valid time span (h:mm:ss.fffffff); {seconds_field} is null")
         unknown = row.keys() - self._KNOWN_FIELDS
         if unknown:
-            extra = row.get("extra")
+            extra = get("extra")
             extra = dict(extra) if isinstance(extra, dict) else {}
             extra.update((key, row.pop(key)) for key in unknown)
             row["extra"] = extra

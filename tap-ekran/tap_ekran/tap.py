@@ -7,6 +7,7 @@ import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_ekran.client import MAX_SESSION_COUNT, parse_datetime
@@ -20,6 +21,7 @@ class TapEkran(Tap):
     """Ekran System (self-hosted): sessions with their durations, incrementally."""
 
     name = "tap-ekran"
+    message_writer_class = MsgSpecWriter  # measured: encodes records faster than the default writer
 
     config_jsonschema = th.PropertiesList(
         th.Property("api_url", th.StringType, required=True,

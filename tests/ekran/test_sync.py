@@ -1,0 +1,296 @@
+"""tap-ekran against the Ekran sandbox: windows and pages, records, state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from collections import Counter
+
+import pytest
+
+from tests.taputil import run_tap, run_tap_until
+
+TAP = "tap-ekran"
+TOKEN = "sandbox-ekran-api-key"
+UTC = dt.timezone.utc
+DAY = 86400.0
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), UTC)
+
+
+def config_for(server, **extra):
+    return {
+        "api_url": server.url + "/",  # a trailing slash is tolerated
+        "api_token": TOKEN,
+        "start_date": midnight(server.app.first_day).isoformat(),
+        "page_size": 100,
+        "lookback_hours": 0,
+        "retry_backoff_seconds": 0.01,
+        **extra,
+    }
+
+
+def session_ids(records):
+    return [r["sessionId"] for r in records]
+
+
+def requested(server):
+    """(start, end, sessionCount, pageIndex) of every sessions request, in order."""
+    bodies = [json.loads(e["body"]) for e in server.logged("/ekranapi/sessions")]
+    return [(b["start"], b["end"], b["sessionCount"], b["pageIndex"]) for b in bodies]
+
+
+def ts(text: str) -> float:
+    value = dt.datetime.fromisoformat(text)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+@pytest.fixture
+def ekran(sandbox_factory):
+    # 1,500 sessions over 4 days: ~430 a day, so 5 pages of 100 per daily window
+    return sandbox_factory("ekran", scale=1500, days=4, users=9, clients=6)
+
+
+def test_every_session_arrives_across_windows_and_pages(ekran):
+    run = run_tap(TAP, config_for(ekran))
+    assert run.returncode == 0, run.stderr[-3000:]
+    app = ekran.app
+    ids = session_ids(run.records("sessions"))
+    assert set(ids) == set(range(1, 1501))  # every session at least once
+
+    # The windows: daily from start_date to the moment of the sync, each
+    # request's end one second past the next window's start.
+    pages = requested(ekran)
+    windows = sorted({(start, end) for start, end, _, _ in pages})
+    first = midnight(app.first_day)
+    assert len(windows) == 4
+    for k, (start, end) in enumerate(windows):
+        assert ts(start) == (first + dt.timedelta(days=k)).timestamp()
+        if k < 3:
+            assert ts(end) == ts(start) + DAY + 1
+    last_end = ts(windows[-1][1])
+    assert abs(last_end - dt.datetime.now(UTC).timestamp()) < 60
+
+    # A session is emitted once per window it touches, as the API selects it:
+    # "started or finished after start" and "started or finished before end".
+    def touches(sid, start, end):
+        login, logout = app.times(sid)
+        if logout is None:
+            return start <= login <= end
+        return login <= end and logout >= start
+
+    expected = Counter()
+    for start, end in windows:
+        expected.update(sid for sid in range(1, 1501) if touches(sid, ts(start), ts(end)))
+    assert Counter(ids) == expected
+    twice = {sid for sid, n in Counter(ids).items() if n > 1}
+    assert twice  # sessions across midnight exist, and are known exactly
+    boundaries = [ts(start) for start, _ in windows[1:]]
+    def crosses(sid, boundary):  # in the windows on both sides of it (they overlap by 1 s)
+        login, logout = app.times(sid)
+        return boundary <= login <= boundary + 1 if logout is None else login <= boundary + 1 and logout >= boundary
+
+    crossing = {sid for sid in range(1, 1501) if any(crosses(sid, b) for b in boundaries)}
+    assert twice == crossing
+
+    # pageIndex from 0 until the pages cover totalCount, 100 per page
+    for start, end in windows:
+        total = len(app.select(ts(start), ts(end)))
+        indexes = [p for s, e, count, p in pages if (s, e) == (start, end)]
+        assert indexes == list(range(max(math.ceil(total / 100), 1)))
+    assert all(count == 100 for _, _, count, _ in pages)
+    assert all(e["auth"] and e["method"] == "POST" for e in ekran.logged())
+
+
+def test_sends_at_most_1000_sessions_per_request_by_default(sandbox_factory):
+    server = sandbox_factory("ekran", scale=2300, days=1)
+    run = run_tap(TAP, config_for(server, page_size=1000))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(set(session_ids(run.records("sessions")))) == 2300
+    assert [(count, page) for _, _, count, page in requested(server)] == [(1000, 0), (1000, 1), (1000, 2)]
+
+
+def test_records_are_typed_utc_with_seconds_and_extra(sandbox_factory):
+    # the server writes its times at UTC+02:00; the tap emits UTC
+    server = sandbox_factory("ekran", scale=400, days=2, utc_offset_minutes=120)
+    run = run_tap(TAP, config_for(server))
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = {r["sessionId"]: r for r in run.records("sessions")}
+    app = server.app
+    closed = next(sid for sid in records if records[sid]["logoutDate"])
+    record = records[closed]
+    login, logout = app.times(closed)
+    assert record["loginDate"].endswith("+00:00") and record["logoutDate"].endswith("+00:00")
+    assert dt.datetime.fromisoformat(record["loginDate"]) == dt.datetime.fromtimestamp(login, UTC)
+    assert dt.datetime.fromisoformat(record["logoutDate"]) == dt.datetime.fromtimestamp(logout, UTC)
+    assert app.session(closed)["loginDate"].endswith("+02:00")
+    assert isinstance(record["userId"], int) and isinstance(record["sessionId"], int)
+    assert record["durationSeconds"] == pytest.approx(logout - login, abs=0.001)
+    assert record["idleTimeSeconds"] + record["productivityTimeSeconds"] == pytest.approx(logout - login, abs=0.002)
+    assert record["duration"] == app.session(closed)["duration"]  # the raw string is kept
+    assert record["extra"] == {"domainName": app.session(closed)["domainName"]}
+
+    schema = run.schema("sessions")
+    properties = schema["schema"]["properties"]
+    assert schema["key_properties"] == ["sessionId"]
+    assert properties["loginDate"]["format"] == properties["logoutDate"]["format"] == "date-time"
+    assert "number" in properties["durationSeconds"]["type"]
+    assert set(properties) >= {
+        "sessionId", "userId", "userName", "clientGuid", "clientName", "loginDate", "logoutDate",
+        "duration", "idleTime", "productivityTime", "extra",
+    }
+    assert set(records[closed]) <= set(properties)
+
+
+def test_impossible_durations_are_kept_raw_with_null_seconds(ekran):
+    run = run_tap(TAP, config_for(ekran))
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = {r["sessionId"]: r for r in run.records("sessions")}
+    bad = ekran.app.bad_ids()
+    assert len(bad) >= 3
+    for sid in bad:
+        record = records[sid]
+        assert int(record["productivityTime"].split(":")[2][:2]) >= 60  # e.g. 11:22:66.6540000
+        assert record["productivityTimeSeconds"] is None
+        assert record["durationSeconds"] is not None
+    assert "productivityTime" in run.stderr and "productivityTimeSeconds is null" in run.stderr
+    # one-digit hours, as in the document's own sample, are valid
+    one_digit = [r for r in records.values() if r["duration"][1] == ":"]
+    assert one_digit and all(r["durationSeconds"] is not None for r in one_digit)
+
+
+def test_a_session_open_at_the_first_sync_arrives_closed_in_the_second(sandbox_factory):
+    server = sandbox_factory("ekran", scale=600, days=2)
+    app = server.app
+    config = config_for(server)
+    before = dt.datetime.now(UTC).replace(microsecond=0)
+    first = run_tap(TAP, config)
+    after = dt.datetime.now(UTC)
+    assert first.returncode == 0, first.stderr[-3000:]
+    open_logins = {r["sessionId"]: dt.datetime.fromisoformat(r["loginDate"])
+                   for r in first.records("sessions") if r["logoutDate"] is None}
+    assert open_logins
+
+    # the bookmark holds at the oldest session still open that logged in
+    # within open_session_hold_hours (24) of the end of the sync
+    def oldest_holding(end):
+        return min(login for login in open_logins.values() if login >= end - dt.timedelta(hours=24))
+
+    bookmark = dt.datetime.fromisoformat(first.bookmark("sessions")["replication_key_value"])
+    assert bookmark in {oldest_holding(before).replace(microsecond=0), oldest_holding(after).replace(microsecond=0)}
+
+    changes = app.advance()
+    time.sleep(1.1)  # the tap works in whole seconds: let the second sync's period begin
+    closed = set(changes["closed"])
+    assert closed and closed <= set(open_logins)
+    second = run_tap(TAP, config, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = {r["sessionId"]: r for r in second.records("sessions")}
+    for sid in closed:
+        assert dt.datetime.fromisoformat(records[sid]["logoutDate"]) == dt.datetime.fromtimestamp(app.times(sid)[1], UTC)
+        assert records[sid]["durationSeconds"] == pytest.approx(app.times(sid)[1] - app.times(sid)[0], abs=0.001)
+    assert set(changes["new"]) <= set(records)
+    # exactly what the API selects from the bookmark on: nothing older comes again
+    assert set(records) == set(app.select(bookmark.timestamp(), None))
+    assert len(records) < len(set(session_ids(first.records("sessions"))))
+
+
+def test_without_the_hold_a_closed_session_still_arrives_by_its_logout(sandbox_factory):
+    # open_session_hold_hours=0: the bookmark goes to the end of the sync; the
+    # document's "finished after start" brings a session back once it closes
+    server = sandbox_factory("ekran", scale=600, days=2)
+    config = config_for(server, open_session_hold_hours=0)
+    first = run_tap(TAP, config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    bookmark = dt.datetime.fromisoformat(first.bookmark("sessions")["replication_key_value"])
+    assert abs((dt.datetime.now(UTC) - bookmark).total_seconds()) < 60
+    closed = set(server.app.advance(new_open=0, new_closed=0, late=0)["closed"])
+    time.sleep(1.1)  # the tap works in whole seconds: let the second sync's period begin
+    second = run_tap(TAP, config, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    records = {r["sessionId"]: r for r in second.records("sessions")}
+    assert closed and set(records) == closed
+    assert all(records[sid]["logoutDate"] for sid in closed)
+
+
+def test_open_session_hold_is_capped(sandbox_factory):
+    # sessions 499 and 998 never report a logout; 499 logged in days ago
+    server = sandbox_factory("ekran", scale=1000, days=4)
+    app = server.app
+    stale_login = dt.datetime.fromtimestamp(app.times(499)[0], UTC)
+    assert app.times(499)[1] is None
+    assert dt.datetime.now(UTC) - stale_login > dt.timedelta(hours=30)
+
+    capped = run_tap(TAP, config_for(server))  # default: 24 hours
+    assert capped.returncode == 0, capped.stderr[-3000:]
+    bookmark = dt.datetime.fromisoformat(capped.bookmark("sessions")["replication_key_value"])
+    assert bookmark > stale_login + dt.timedelta(hours=6)
+
+    long_hold = run_tap(TAP, config_for(server, open_session_hold_hours=24 * 5))
+    assert long_hold.returncode == 0, long_hold.stderr[-3000:]
+    assert long_hold.bookmark("sessions")["replication_key_value"] == stale_login.replace(microsecond=0).isoformat()
+
+
+def test_lookback_rereads_hours_before_the_bookmark(ekran):
+    bookmark = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(hours=5)
+    state = {"bookmarks": {"sessions": {"replication_key": "loginDate", "replication_key_value": bookmark.isoformat()}}}
+    run = run_tap(TAP, config_for(ekran, lookback_hours=2, open_session_hold_hours=0), state=state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    first_start = requested(ekran)[0][0]
+    assert ts(first_start) == (bookmark - dt.timedelta(hours=2)).timestamp()
+    assert set(session_ids(run.records("sessions"))) == set(
+        ekran.app.select((bookmark - dt.timedelta(hours=2)).timestamp(), None))
+
+
+def test_end_date_bounds_the_period(ekran):
+    start = midnight(ekran.app.first_day)
+    end = start + dt.timedelta(days=1, hours=12)
+    run = run_tap(TAP, config_for(ekran, end_date=end.isoformat()))
+    assert run.returncode == 0, run.stderr[-3000:]
+    pages = requested(ekran)
+    assert max(ts(e) for _, e, _, _ in pages) == end.timestamp()
+    assert set(session_ids(run.records("sessions"))) == set(ekran.app.select(start.timestamp(), end.timestamp()))
+    assert run.bookmark("sessions")["replication_key_value"] <= end.isoformat()
+
+
+def test_state_moves_per_window_and_an_interrupted_sync_resumes(ekran):
+    config = config_for(ekran, open_session_hold_hours=0)
+    killed = run_tap_until(TAP, config, records_before_kill=750)
+    assert killed.returncode != 0
+    states = killed.states()
+    assert states, "no STATE was written before the kill"
+    bookmark = states[-1]["bookmarks"]["sessions"]["replication_key_value"]
+    start = midnight(ekran.app.first_day)
+    # written after complete windows only: a window boundary
+    assert (dt.datetime.fromisoformat(bookmark) - start).total_seconds() % DAY == 0
+    done = set(session_ids(killed.records("sessions")))
+
+    ekran.clear_log()
+    resumed = run_tap(TAP, config, state=states[-1])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert requested(ekran)[0][0] == dt.datetime.fromisoformat(bookmark).strftime("%Y-%m-%dT%H:%M:%S")
+    again = set(session_ids(resumed.records("sessions")))
+    assert done | again == set(range(1, 1501))  # nothing lost
+    # what is read twice is at most the interrupted window (and sessions spanning into it)
+    assert again == set(ekran.app.select(dt.datetime.fromisoformat(bookmark).timestamp(), None))
+
+
+def test_an_empty_period_makes_no_request(ekran):
+    future = (dt.datetime.now(UTC) + dt.timedelta(days=2)).isoformat()
+    state = {"bookmarks": {"sessions": {"replication_key": "loginDate", "replication_key_value": future}}}
+    run = run_tap(TAP, config_for(ekran), state=state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.records("sessions") == [] and ekran.logged() == []
+    assert run.bookmark("sessions")["replication_key_value"] == future
+
+
+def test_a_custom_path_is_used(sandbox_factory):
+    server = sandbox_factory("ekran", scale=50, days=1)
+    run = run_tap(TAP, config_for(server, paths={"sessions": "ekranapi/sessions/"}))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(set(session_ids(run.records("sessions")))) == 50
+    assert {e["path"] for e in server.logged()} == {"/ekranapi/sessions/"}
