@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as t
+from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.pagination import SinglePagePaginator
@@ -200,13 +201,17 @@ class ReportStream(WindowedStream):
             for key, value in context.items():
                 if record.get(key) is None and key in self._declared:
                     record[key] = value
-        if "date" in self._declared:
+        if self._has_date:
             day = record.get("date")
             if day is None and self._window is not None:
                 record["date"] = self._window.start.isoformat()
             elif isinstance(day, str) and len(day) > 10:
                 record["date"] = day[:10]
         return record
+
+    @cached_property
+    def _has_date(self) -> bool:
+        return "date" in self._declared
 
 
 def _schema(report: Report) -> dict:
