@@ -15,6 +15,7 @@ Everything the Fudo streams share lives here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -27,6 +28,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
@@ -39,6 +41,7 @@ MAX_ERROR_TEXT = 300
 #: Where the parsed list of a response is kept, so that the envelope is parsed
 #: once and both ``parse_response`` and the paginator can read it.
 _RECORDS_ATTR = "_fudo_records"
+_TAIL_ATTR = "_fudo_tail"
 
 
 # ----------------------------------------------------------------- time helpers
@@ -148,10 +151,34 @@ def envelope_records(response: requests.Response, model: str) -> list[dict]:
         msg = f"{endpoint} answered a {model} list holding something other than objects"
         raise FatalAPIError(msg)
     setattr(response, _RECORDS_ATTR, records)
+    setattr(response, _TAIL_ATTR, PageTail.of(records))
     return records
 
 
 # ----------------------------------------------------------------- paginator
+@dataclasses.dataclass(frozen=True)
+class PageTail:
+    """What paging needs from a page, taken before its records are processed
+    (``modified_at`` exactly as the server wrote it)."""
+
+    count: int
+    first: tuple
+    last_modified: t.Any
+    tied: int  # records at the end of the page sharing last_modified
+
+    @classmethod
+    def of(cls, records: list[dict]) -> PageTail:
+        if not records:
+            return cls(0, (), None, 0)
+        last = records[-1].get("modified_at")
+        tied = 0
+        for record in reversed(records):
+            if record.get("modified_at") != last:
+                break
+            tied += 1
+        return cls(len(records), (records[0].get("id"), records[0].get("modified_at")), last, tied)
+
+
 class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
     """``limit``/``offset`` pages of a list filtered by ``modified_at.ge(since)``
     and ordered by ``modified_at``.
@@ -172,34 +199,35 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
     def __init__(self, since: str | None, model: str) -> None:
         super().__init__((since, 0))
         self._model = model
-        self._previous_first: t.Any = None
+        self._previous_first: tuple | None = None
+
+    def _tail(self, response: requests.Response) -> PageTail:
+        envelope_records(response, self._model)
+        return getattr(response, _TAIL_ATTR)
 
     def has_more(self, response: requests.Response) -> bool:
-        return bool(envelope_records(response, self._model))
+        return self._tail(response).count > 0
 
     def get_next(self, response: requests.Response) -> tuple:
-        records = envelope_records(response, self._model)
+        tail = self._tail(response)
         since, offset = self._value
-        first = (records[0].get("id"), records[0].get("modified_at"))
-        if offset and first == self._previous_first:
+        if offset and tail.first == self._previous_first:
             msg = (f"{endpoint_of(response, self._model)} returned the same page for a new "
                    "offset: the server ignores offset, the list cannot be paged safely")
             raise FatalAPIError(msg)
-        self._previous_first = first
-        last = records[-1].get("modified_at")
+        self._previous_first = tail.first
+        last = tail.last_modified
         if since is None or last is None or last == since:
-            return (since, offset + len(records))
-        tied = 0
-        for record in reversed(records):
-            if record.get("modified_at") != last:
-                break
-            tied += 1
-        return (last, tied)
+            return (since, offset + tail.count)
+        return (last, tail.tied)
 
 
 # ----------------------------------------------------------------- base stream
 class FudoStream(RESTStream):
     """Shared behaviour of every Fudo PAM stream."""
+
+    # post_process hands out records of the schema's types already
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     #: The default path, relative to api_url (``paths`` in config overrides it).
     default_path: str = ""
@@ -328,31 +356,37 @@ class FudoListStream(FudoStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return envelope_records(response, self.model)
 
+    @cached_property
+    def _declared(self) -> frozenset[str]:
+        return frozenset(self.schema["properties"]) - {"extra"}
+
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        known = self.schema["properties"]
-        record: dict[str, t.Any] = {}
-        extra: dict[str, t.Any] = {}
-        for key, value in row.items():
-            if key in known and key != "extra":
-                record[key] = value
-            else:
-                extra[key] = value
+        undeclared = row.keys() - self._declared
+        extra = {key: row.pop(key) for key in undeclared} if undeclared else None
         for key in self.id_fields:
-            value = record.get(key)
+            value = row.get(key)
             if value is not None and not isinstance(value, str):
-                record[key] = str(value)
+                row[key] = str(value)
         for key in self.datetime_fields:
-            value = record.get(key)
+            value = row.get(key)
             if value is None:
                 continue
             try:
-                record[key] = iso_utc(parse_datetime(value))
+                row[key] = utc_text(value)
             except (TypeError, ValueError):
                 # Keep what cannot be read as a time, rather than lose it.
-                record[key] = None
+                row[key] = None
+                extra = extra or {}
                 extra[f"{key}_unparsed"] = value
-        record["extra"] = extra or None
-        return record
+        row["extra"] = extra
+        return row
+
+
+def utc_text(value: t.Any) -> str:
+    """``iso_utc`` of a time string; the common ``...:SS.ffffffZ`` form by slicing."""
+    if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == "." and value[10] == "T":
+        return value[:26] + "+00:00"
+    return iso_utc(parse_datetime(value))
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -15,7 +15,6 @@ import requests
 import urllib3
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
 
 from tap_sessionreports.client import (
     FudoListStream,
@@ -175,8 +174,6 @@ class ReportRowsStream(FudoStream):
     parent_stream_type = ReportsStream
     primary_keys = ("report_id", "row_number")
     replication_key = None
-    # Rows are built here from strings: nothing for the SDK to conform.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     schema = th.PropertiesList(
         th.Property("report_id", th.StringType, required=True, description="The report the row belongs to."),
         th.Property("report_modified_at", th.DateTimeType, description="modified_at of the report read."),

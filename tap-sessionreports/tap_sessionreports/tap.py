@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_sessionreports import streams
@@ -25,6 +26,7 @@ class TapSessionReports(Tap):
     """Fudo PAM generated reports, report definitions, subscriptions and report rows."""
 
     name = "tap-sessionreports"
+    message_writer_class = MsgSpecWriter  # encodes records faster than the default writer (measured)
 
     config_jsonschema = th.PropertiesList(
         th.Property("api_url", th.StringType, required=True,
