@@ -190,6 +190,34 @@ class EkranStream(RESTStream):
     def backoff_jitter(self, value: float) -> float:
         return value  # Retry-After is the server's wish: wait exactly that
 
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """singer-sdk's retries, then a readable error when they give up on
+        the network itself (TLS, connection, timeout)."""
+        retrying = super().request_decorator(func)
+        attempts = self.backoff_max_tries()
+
+        def request(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            try:
+                return retrying(*args, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                raise EkranAPIError(
+                    f"TLS verification of {self.url_base} failed ({exc.__class__.__name__}): set ca_bundle "
+                    "to the PEM file of the CA that signed your Ekran server's certificate "
+                    "(or verify_ssl to false, for a test server only)"
+                ) from exc
+            except requests.exceptions.Timeout as exc:
+                raise EkranAPIError(
+                    f"Ekran POST {self.path} did not answer within request_timeout="
+                    f"{self.config.get('request_timeout', 300)} s, {attempts} attempts"
+                ) from exc
+            except requests.exceptions.ConnectionError as exc:
+                raise EkranAPIError(
+                    f"Ekran at {self.url_base} could not be reached in {attempts} attempts "
+                    f"(check api_url and the network): {exc}"
+                ) from exc
+
+        return request
+
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
         """One readable line per retry (the SDK's default prints the request)."""
         exc = details.get("exception")
