@@ -147,7 +147,9 @@ class ArchiveOtherEventsStream(ArchiveChildStream):
         *ARCHIVE_POSITION,
         th.Property("row_key", th.StringType, required=True),
         th.Property("event_type", th.StringType), th.Property("table", th.StringType),
-        th.Property("data", th.CustomType({"type": ["object", "array", "string", "number", "boolean", "null"]})),
+        th.Property("id", th.IntegerType),
+        th.Property("data", th.ObjectType(additional_properties=True),
+                    description="The line's data; a value that is not an object is kept as {\"value\": ...}."),
         EXTRA,
     ).to_dict()
 
@@ -243,7 +245,9 @@ class ArchiveOtherEventsStream(ArchiveChildStream):
         *ARCHIVE_POSITION,
         th.Property("row_key", th.StringType, required=True),
         th.Property("event_type", th.StringType), th.Property("table", th.StringType),
-        th.Property("data", th.CustomType({"type": ["object", "array", "string", "number", "boolean", "null"]})),
+        th.Property("id", th.IntegerType),
+        th.Property("data", th.ObjectType(additional_properties=True),
+                    description="The line's data; a value that is not an object is kept as {\"value\": ...}."),
         EXTRA,
     ).to_dict()
 
@@ -304,6 +308,8 @@ class EventArchivesStream(BeyondTrustStream):
     def get_records(self, context: t.Any) -> t.Iterable[dict]:
         self._route_targets()
         bookmark = self.get_starting_replication_key_value(context)
+        if bookmark and "/" not in str(bookmark):  # no state yet: the SDK hands back start_date
+            bookmark = None
         if bookmark:
             first_day = dt.date.fromisoformat(str(bookmark)[:10])
             done_index = int(str(bookmark).split("/")[1])
@@ -419,7 +425,7 @@ class EventArchivesStream(BeyondTrustStream):
                     record = {**position, "row_key": str(row_key), "event_type": kind, "id": xr.as_int(row_key)}
                     if fields is None:
                         record["table"] = table
-                        record["data"] = values
+                        record["data"] = _as_object(values)
                     else:
                         extra = {}
                         for name, value in (values or {}).items():
@@ -448,7 +454,8 @@ class EventArchivesStream(BeyondTrustStream):
         if target is not None:
             extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "data")}
             target._write_record_message({**position, "row_key": "*", "event_type": kind, "table": None,
-                                          "data": event.get("data"), "extra": extra or None})
+                                          "id": None, "data": _as_object(event.get("data")),
+                                          "extra": extra or None})
 
 
 class _Prepend:
@@ -504,6 +511,10 @@ class _BufferedLines:
             yield from lines
         if rest:
             yield rest
+
+
+def _as_object(value: t.Any) -> dict | None:
+    return value if isinstance(value, dict) or value is None else {"value": value}
 
 
 def _parse_date(value: t.Any) -> dt.date:

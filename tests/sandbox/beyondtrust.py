@@ -96,7 +96,7 @@ ARCHIVE_CYCLE = (
     + [("session_event", name) for name in ("chat_message", "file_upload", "session_note_added",
                                             "screen_recording", "customer_exit_survey")]
 )
-TRUNCATE_EVERY = 997  # one line in this many is a truncate_model
+TRUNCATE_EVERY = 4  # one archive in this many holds a truncate_model line (the appliance restarted)
 ARCHIVE_MINUTES = 10
 DAY = 86400
 
@@ -120,6 +120,7 @@ class App(VendorApp):
         archive_count: int = 12,
         archive_events: int = 40,
         event_padding: int = 0,
+        reject_reports: t.Sequence[str] = (),
         now: float | None = None,
     ) -> None:
         self.seed = seed
@@ -128,6 +129,8 @@ class App(VendorApp):
         self.token_lifetime = float(token_lifetime)
         self.tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
         self.event_padding = event_padding
+        # reports the API account may not run: answered with <error> (HTTP 200)
+        self.reject_reports = set(reject_reports)
         self.init_now = int(now if now is not None else time.time())
         today = dt.datetime.fromtimestamp(self.init_now, dt.UTC).date()
         self.first_ts = int(dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(),
@@ -416,10 +419,10 @@ class App(VendorApp):
         return start if self.archive_slots and self.archive_slots[0] <= start <= self.archive_slots[-1] else None
 
     def archive_lines(self, slot: int) -> t.Iterator[dict]:
-        base = (slot // 600) * 1_000_003
+        truncate_at = min(17, self.archive_events - 1) if (slot // 600) % TRUNCATE_EVERY == 0 else -1
         for n in range(self.archive_events):
             ts = slot + n * 600 // max(self.archive_events, 1)
-            if (base + n) % TRUNCATE_EVERY == TRUNCATE_EVERY - 1:
+            if n == truncate_at:
                 yield {"type": "truncate_model", "timestamp": ts}
                 continue
             kind, name = ARCHIVE_CYCLE[n % len(ARCHIVE_CYCLE)]
@@ -554,6 +557,9 @@ class App(VendorApp):
         handler = getattr(self, f"_report_{report}", None) if report else None
         if handler is None:
             return self._xml_error(f"Invalid report type: {report!r}" if report else "generate_report is required")
+        if report in self.reject_reports:
+            root = "license_usage" if report == "LicenseUsage" else None  # some errors come inside the root
+            return self._xml_error(f"The API account does not have permission to run {report} reports", root=root)
         try:
             return handler(params)
         except _BadParams as exc:

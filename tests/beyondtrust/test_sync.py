@@ -1,0 +1,315 @@
+"""tap-beyondtrust against the BeyondTrust sandbox: counts, types, windows and
+state, tokens, archives, faults, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import pytest
+
+from tests.taputil import assert_no_secret, run_tap, run_tap_until
+
+TAP = "tap-beyondtrust"
+SECRET = "sandbox-beyondtrust-secret"
+SESSION_STREAMS = ["support_sessions", "support_session_events", "support_session_listing"]
+ARCHIVE_STREAMS = ["event_archives", "archive_support_session", "archive_representative",
+                   "archive_session_events", "archive_truncate_events", "archive_other_events"]
+
+
+def config_for(server, **extra):
+    return {
+        "api_url": server.url + "/",  # a trailing slash is tolerated
+        **server.app.info()["credentials"],
+        "retry_backoff_seconds": 0.01,
+        "request_timeout": 10,
+        **extra,
+    }
+
+
+def keys(run, stream):
+    key_properties = run.schema(stream)["key_properties"]
+    return [json.dumps([r.get(k) for k in key_properties]) for r in run.records(stream)]
+
+
+def reports(server, name):
+    return [r for r in server.logged("/api/reporting") if r["params"].get("generate_report") == name]
+
+
+def ok(run):
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture
+def bt(sandbox_factory):
+    return sandbox_factory("beyondtrust", scale=400, days=4, team_events_per_day=15, jump_events_per_day=8,
+                           vault_events_per_day=5, archive_count=4, archive_events=300)
+
+
+def test_every_stream_loads_exactly_the_expected_rows(bt):
+    run = ok(run_tap(TAP, config_for(bt)))
+    expected = bt.app.info()["expected_counts"]
+    assert set(expected) <= set(run.counts()), "every stream has rows"
+    for stream, count in expected.items():
+        found = keys(run, stream)
+        assert len(set(found)) == count, stream
+        if stream != "support_teams":  # one row per team per window, upserted by id
+            assert len(found) == count, f"{stream} emitted duplicates"
+
+
+def test_records_are_typed_nested_and_in_utc(bt):
+    run = ok(run_tap(TAP, config_for(bt), streams=["support_sessions", "support_session_events",
+                                                   "support_session_summary", "jump_items"]))
+    app = bt.app
+    index = {app.lsid(i): i for i in range(app.session_total)}
+    sessions = run.records("support_sessions")
+    for record in sessions[:50]:
+        i = index[record["lsid"]]
+        start, end = app.session_times(i)
+        assert record["start_time"] == dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat()
+        assert record["end_time"] == dt.datetime.fromtimestamp(end, dt.timezone.utc).isoformat()
+        assert record["lseq"] == i + 1 and record["duration_seconds"] == end - start
+        assert record["customers"][0]["info"]["company"]
+        assert record["customers"][0]["gsnumber"] == 100 + i % 50
+        assert record["representatives"][0]["id"] == record["primary_rep"]["id"]
+        assert record["teams"][0]["primary_team"] == 1
+        assert record["custom_attributes"][0]["code_name"] == "ticket_priority"
+        assert (len(record.get("show_my_screen_recordings") or []) == 2) == (i % 7 == 0)
+        if i % 10 == 3:
+            assert record["extra"]["priority_note"] == f"undocumented {i}"  # unknown elements are kept
+    schema = run.schema("support_sessions")
+    assert schema["key_properties"] == ["lsid"]
+    assert schema["schema"]["properties"]["end_time"]["format"] == "date-time"
+
+    events = run.records("support_session_events")
+    by_session: dict[str, list[int]] = {}
+    for event in events:
+        by_session.setdefault(event["lsid"], []).append(event["seq"])
+        assert event["timestamp"].endswith("+00:00")
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_session.values())
+    assert set(by_session) == {s["lsid"] for s in sessions}
+    encoded = [e for e in events if e.get("body_was_encoded")]
+    assert encoded and all(e["body"].startswith("binary \x00\x01 chat") for e in encoded)
+    members = [e for e in events if e["event_type"] == "Conference Member Added"]
+    assert members and members[0]["data"]["support_teams"].startswith(";")
+    sysinfo = [e for e in events if e.get("system_information")]
+    assert sysinfo and sysinfo[0]["system_information"][0]["fields"] == ["Drive", "Type", "Percent Used"]
+    uploads = [e for e in events if e["event_type"] == "File Upload"]
+    assert uploads and uploads[0]["files"][0]["size"] == uploads[0]["filesize"]
+
+    summary = run.records("support_session_summary")
+    assert {r["report_type"] for r in summary} == {"rep", "team"}
+    assert all(isinstance(r["total_sessions"], int) and isinstance(r["avg_sessions_per_weekday"], float)
+               for r in summary)
+    partitions = run.bookmark("support_session_summary")["partitions"]
+    assert sorted(p["context"]["report_type"] for p in partitions) == ["rep", "team"]
+    jumps = run.records("jump_items")
+    assert all(isinstance(j["jump_item_id"], int) and j["jump_group"]["type"] in ("shared", "personal")
+               for j in jumps)
+
+
+def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
+    run = ok(run_tap(TAP, config_for(bt), streams=["support_sessions", "license_usage",
+                                                   "customer_exit_surveys", "jump_items"]))
+    assert len(bt.logged("/oauth2/token")) == 1
+    calls = bt.logged("/api/reporting")
+    assert calls and all(c["auth"] and c["connection"] == "close" and c["status"] == 200 for c in calls)
+    windows = [(int(c["params"]["end_time"]), int(c["params"]["duration"])) for c in reports(bt, "SupportSession")]
+    first_ts = bt.app.first_ts
+    assert windows[0][0] == int(dt.datetime.combine(
+        dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=30), dt.time(), dt.timezone.utc).timestamp())
+    assert all(lo + d == nxt for (lo, d), (nxt, _) in zip(windows, windows[1:])), "windows are contiguous"
+    assert all(0 < d <= 86400 for _, d in windows)
+    assert abs(windows[-1][0] + windows[-1][1] - time.time()) < 60
+    assert first_ts >= windows[0][0]
+    surveys = reports(bt, "SupportCustExitSurvey")
+    assert all(s["params"]["report_type"] == "rep" and s["params"]["id"] == "all" for s in surveys)
+    (licence,) = reports(bt, "LicenseUsage")
+    assert licence["params"]["group_by"] == "day" and licence["params"]["duration"] == "0"
+    assert "start_time" in reports(bt, "JumpItem")[0]["params"]
+    assert run.bookmark("support_sessions")["replication_key_value"] == dt.datetime.fromtimestamp(
+        windows[-1][0] + windows[-1][1], dt.timezone.utc).isoformat()
+
+
+def test_second_sync_emits_only_new_and_late_sessions(bt):
+    first = ok(run_tap(TAP, config_for(bt), streams=SESSION_STREAMS))
+    still_open = set(bt.app.info()["open_sessions"])
+    assert still_open and not still_open & {r["lsid"] for r in first.records("support_sessions")}
+    changed = bt.app.advance(new=4)
+    time.sleep(1.1)  # the next sync's last window must end after the new sessions' second
+    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=SESSION_STREAMS))
+    new = {r["lsid"] for r in second.records("support_sessions")}
+    extras = {bt.app.lsid(i) for i in range(bt.app.base_count, bt.app.session_total)}
+    assert new == still_open | extras
+    assert changed["closed"] == len(still_open)
+    assert {r["lsid"] for r in second.records("support_session_listing")} == new
+    assert {r["lsid"] for r in second.records("support_session_events")} == new
+    total = len(set(keys(first, "support_sessions")) | set(keys(second, "support_sessions")))
+    assert total == bt.app.info()["expected_counts"]["support_sessions"]
+
+
+def test_killed_sync_resumes_from_its_last_window_and_loses_nothing(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=1200, days=4)
+    config = config_for(server)
+    killed = run_tap_until(TAP, config, records_before_kill=500, streams=["support_sessions"])
+    assert killed.states(), "a STATE message after each window"
+    state = killed.states()[-1]
+    resumed = ok(run_tap(TAP, config, state=state, streams=["support_sessions"]))
+    before, after = set(keys(killed, "support_sessions")), keys(resumed, "support_sessions")
+    expected = server.app.info()["expected_counts"]["support_sessions"]
+    assert len(before | set(after)) == expected
+    per_day = expected / 4
+    assert len(before & set(after)) <= 2 * per_day, "at most the interrupted window is read again"
+
+
+FAULTS = [
+    pytest.param("status", {"status": 429, "retry_after": 1}, id="429-retry-after"),
+    pytest.param("status", {"status": 500}, id="500"),
+    pytest.param("status", {"status": 502}, id="502"),
+    pytest.param("status", {"status": 503}, id="503"),
+    pytest.param("slow", {"delay": 2}, id="slow"),
+    pytest.param("reset", {}, id="reset-mid-body"),
+    pytest.param("truncate", {}, id="truncated-body"),
+]
+
+
+@pytest.mark.parametrize(("kind", "options"), FAULTS)
+def test_transient_faults_are_retried_and_lose_nothing(sandbox_factory, kind, options):
+    # one window for the whole range: a ~1.5 MB answer, broken after its first rows
+    server = sandbox_factory("beyondtrust", scale=800, days=3)
+    server.add_fault(kind, path="/api/reporting", **options)
+    started = time.monotonic()
+    run = ok(run_tap(TAP, config_for(server, window_days=40, request_timeout=1), streams=["support_sessions"]))
+    found = keys(run, "support_sessions")
+    assert len(found) == len(set(found)) == server.app.info()["expected_counts"]["support_sessions"]
+    calls = reports(server, "SupportSession")
+    assert calls[0]["fault"] == kind and len(calls) == 2
+    if kind in ("reset", "truncate"):
+        assert "broke off" in run.stderr
+    if options.get("retry_after"):
+        assert time.monotonic() - started >= 1
+
+
+def test_archive_broken_midway_is_read_again_without_duplicates(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=50, days=2, archive_count=2, archive_events=20000)
+    first_day = dt.datetime.fromtimestamp(server.app.archive_slots[0], dt.timezone.utc).date().isoformat()
+    server.add_fault("reset", path="/api/reporting", skip=1)  # the first archive download
+    run = ok(run_tap(TAP, config_for(server, start_date=first_day), streams=ARCHIVE_STREAMS))
+    expected = server.app.info()["expected_counts"]
+    for stream in ARCHIVE_STREAMS:
+        found = keys(run, stream)
+        assert len(found) == len(set(found)) == expected[stream], stream
+    assert "broke off" in run.stderr
+    assert any(r["fault"] == "reset" and r["params"]["generate_report"] == "Archive"
+               for r in server.logged("/api/reporting"))
+
+
+def test_archives_are_read_once_and_a_gap_is_warned_about(bt):
+    first = ok(run_tap(TAP, config_for(bt), streams=ARCHIVE_STREAMS))
+    assert len(reports(bt, "Archive")) == 4
+    bt.clear_log()
+    again = ok(run_tap(TAP, config_for(bt), state=first.state, streams=ARCHIVE_STREAMS))
+    assert reports(bt, "Archive") == [] and again.counts().get("archive_support_session", 0) == 0
+    bt.app.advance()
+    bt.clear_log()
+    third = ok(run_tap(TAP, config_for(bt), state=again.state, streams=ARCHIVE_STREAMS))
+    (download,) = reports(bt, "Archive")
+    assert third.counts()["event_archives"] == 1
+    assert download["params"]["type"] == "event"
+    assert "keeps only the last 7" not in third.stderr
+
+    old = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=10)).isoformat()
+    stale = {"bookmarks": {"event_archives": {"replication_key": "archive_key",
+                                              "replication_key_value": f"{old}/00012"}}}
+    late = ok(run_tap(TAP, config_for(bt), state=stale, streams=ARCHIVE_STREAMS))
+    assert "no longer on the appliance" in late.stderr and "at least weekly" in late.stderr
+    assert late.counts()["event_archives"] == 5
+
+
+def test_a_401_renews_the_token_once(bt):
+    bt.add_fault("status", status=401, path="/api/reporting", skip=2)
+    run = ok(run_tap(TAP, config_for(bt), streams=["support_sessions"]))
+    assert len(bt.logged("/oauth2/token")) == 2
+    assert len(set(keys(run, "support_sessions"))) == bt.app.info()["expected_counts"]["support_sessions"]
+
+
+def test_a_second_401_fails_clearly(bt):
+    bt.add_fault("status", status=401, path="/api/reporting", skip=2, times=2)
+    run = run_tap(TAP, config_for(bt), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "401" in run.stderr and "SupportSession" in run.stderr
+    assert len(bt.logged("/oauth2/token")) == 2
+    assert_no_secret(run, SECRET)
+
+
+def test_a_token_expiring_mid_sync_is_renewed(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=300, days=4, token_lifetime=1)
+    server.add_fault("slow", path="/api/reporting", delay=0.7, times=4)
+    run = ok(run_tap(TAP, config_for(server), streams=["support_sessions", "jump_items"]))
+    assert server.app.info()["tokens_issued"] >= 2
+    expected = server.app.info()["expected_counts"]
+    assert len(set(keys(run, "support_sessions"))) == expected["support_sessions"]
+    assert len(set(keys(run, "jump_items"))) == expected["jump_items"]
+
+
+@pytest.mark.parametrize(("report", "stream"), [("SupportSession", "support_sessions"),
+                                                 ("LicenseUsage", "license_usage")])
+def test_an_error_element_fails_with_the_appliance_message(sandbox_factory, report, stream):
+    server = sandbox_factory("beyondtrust", scale=100, days=2, reject_reports=[report])
+    run = run_tap(TAP, config_for(server), streams=[stream])
+    assert run.returncode != 0
+    assert f"does not have permission to run {report} reports" in run.stderr
+    assert f"{report} report failed" in run.stderr
+    assert run.records(stream) == []
+    assert reports(server, report)[0]["status"] == 200  # the error came with HTTP 200
+
+
+def test_malformed_xml_fails_loudly(bt):
+    bt.add_fault("malformed", path="/api/reporting")
+    run = run_tap(TAP, config_for(bt), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "cannot be parsed" in run.stderr and "SupportSession" in run.stderr
+    assert run.records("support_sessions") == []
+
+
+def test_bad_credentials_fail_clearly_without_revealing_them(bt):
+    wrong = "not-the-secret-4711"
+    run = run_tap(TAP, config_for(bt, client_secret=wrong), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "refused the client credentials" in run.stderr and "client_secret" in run.stderr
+    assert_no_secret(run, wrong)
+    assert bt.logged("/api/reporting") == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"client_secret": None}, "client_secret"),
+    ({"api_url": "ftp://support.example.com"}, "api_url"),
+    ({"window_days": 0}, "window_days"),
+    ({"license_group_by": "week"}, "license_group_by"),
+    ({"start_date": "2024-05-01", "end_date": "2024-04-01"}, "end_date"),
+])
+def test_bad_config_fails_before_any_request(bt, change, message):
+    config = config_for(bt)
+    for key, value in change.items():
+        if value is None:
+            config.pop(key)
+        else:
+            config[key] = value
+    run = run_tap(TAP, config)
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert bt.logged() == []
+    assert_no_secret(run, SECRET)
+
+
+def test_end_date_bounds_a_backfill(bt):
+    app = bt.app
+    day = dt.datetime.fromtimestamp(app.first_ts, dt.timezone.utc).date() + dt.timedelta(days=1)
+    run = ok(run_tap(TAP, config_for(bt, start_date=day.isoformat(), end_date=day.isoformat()),
+                     streams=["support_sessions"]))
+    lo = int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp())
+    expected = {app.lsid(i) for i in range(app.session_total)
+                if app.session_times(i)[1] is not None and lo <= app.session_times(i)[1] < lo + 86400}
+    assert {r["lsid"] for r in run.records("support_sessions")} == expected
