@@ -23,6 +23,7 @@ from singer_sdk.pagination import OffsetPaginator as SDKOffsetPaginator
 MAX_PAGE_SIZE = 10000
 DEFAULT_START_DAYS_AGO = 30
 MAX_RETRY_AFTER = 600.0
+PAGE_CURSOR = "prev"  # state key of a cursor report's last page cursor within its window
 EXTRA = "extra"  # the declared object column holding every undeclared field
 UTC = dt.timezone.utc
 
@@ -95,8 +96,8 @@ class PrevCursorPaginator(BaseAPIPaginator[t.Optional[str]]):
     """The raw reports' cursor: ``prev=<start_time>,<user_id>,<computer_id>`` of
     the last row received; the last chunk is the one with fewer than ``limit`` rows."""
 
-    def __init__(self, page_size: int) -> None:
-        super().__init__(None)
+    def __init__(self, page_size: int, start_value: str | None = None) -> None:
+        super().__init__(start_value)
         self.page_size = page_size
 
     def has_more(self, response: requests.Response) -> bool:
@@ -290,6 +291,8 @@ class WindowedStream(ControlioStream):
     one_day_per_request = False
     _window: Window | None = None
     _window_fields: dict[str, str] | None = None
+    #: the page cursor an interrupted sync saved for the current window, if any
+    resume_cursor: str | None = None
 
     def windows(self, context: dict | None) -> list[Window]:
         today = dt.datetime.now(UTC).date()
@@ -313,25 +316,45 @@ class WindowedStream(ControlioStream):
         return windows
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        for window in self.windows(context):
-            self._begin_window(context, window)
+        state = self.get_context_state(context)
+        # a page cursor saved by an interrupted sync, for the window it was in
+        saved_window, saved_cursor = state.get("replication_key_value"), state.get(PAGE_CURSOR)
+        for index, window in enumerate(self.windows(context)):
+            resume = saved_cursor if index == 0 and saved_window == window.start.isoformat() else None
+            self._begin_window(context, window, resume)
             yield from super().get_records(context)
         self._window = self._window_fields = None
+        if state.pop(PAGE_CURSOR, None) is not None:  # the last window is finished too
+            self.state_manager.is_flushed = False
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
         """Rows do not move the bookmark: it is the window being read, written
         when the window begins (``_begin_window``), with the value every row of
         that window carries in ``window_start``."""
 
-    def _begin_window(self, context: dict | None, window: Window) -> None:
+    def _begin_window(self, context: dict | None, window: Window, resume_cursor: str | None = None) -> None:
         """Everything before ``window`` is read: say so in the state, now."""
         self._window = window
         self._window_fields = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
+        self.resume_cursor = resume_cursor
         state = self.get_context_state(context)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = window.start.isoformat()
+        if resume_cursor:
+            state[PAGE_CURSOR] = resume_cursor
+        else:
+            state.pop(PAGE_CURSOR, None)
         self.state_manager.is_flushed = False
         self._write_state_message()
+
+    def save_page_cursor(self, context: dict | None, cursor: str) -> None:
+        """The pages of this window up to ``cursor`` are written: a sync
+        interrupted now resumes at ``cursor`` rather than at the window's start."""
+        state = self.get_context_state(context)
+        if state.get(PAGE_CURSOR) != cursor:
+            state[PAGE_CURSOR] = cursor
+            self.state_manager.is_flushed = False
+            self._write_state_message()
 
     def window_params(self) -> dict[str, str]:
         window = self._window

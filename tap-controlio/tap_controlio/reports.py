@@ -157,7 +157,7 @@ class ReportStream(WindowedStream):
 
     def get_new_paginator(self) -> t.Any:
         if self.report.paging == PREV:
-            return PrevCursorPaginator(self.page_size)
+            return PrevCursorPaginator(self.page_size, start_value=self.resume_cursor)
         if self.report.paging == SINGLE:
             return SinglePagePaginator()
         return OffsetPaginator(start_value=0, page_size=self.page_size)
@@ -177,6 +177,8 @@ class ReportStream(WindowedStream):
             params["limit"] = self.page_size
             if next_page_token:
                 params["prev"] = next_page_token
+                # every row before this cursor is written: keep it in the state
+                self.save_page_cursor(context, next_page_token)
         if report.dates is not NO_DATES:
             params.update(self.window_params())
         if report.parent == "activities" and context:

@@ -150,24 +150,44 @@ def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
     assert {r["params"]["start_time"] for r in controlio.logged()} == {day(controlio, 0)}
 
 
-def test_killed_sync_resumes_at_the_window_it_was_in(sandbox_factory):
+def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
     server = sandbox_factory("controlio", scale=6000, days=6)
     config = config_for(server, page_size=250)
-    killed = run_tap_until(TAP, config, records_before_kill=3500, streams=["detailed_activities"])
+    killed = run_tap_until(TAP, config, records_before_kill=3600, streams=["detailed_activities"])
     assert killed.returncode != 0
     seen = set(raw_keys(killed))
-    assert 3500 <= len(seen) < 6000
-    bookmark = killed.state["bookmarks"]["detailed_activities"]["replication_key_value"]
+    assert 3600 <= len(seen) < 6000
+    saved = killed.state["bookmarks"]["detailed_activities"]
+    bookmark, cursor = saved["replication_key_value"], saved["prev"]
+    assert bookmark > server.app.first_day.isoformat() and cursor.startswith(bookmark)
     server.clear_log()
     resumed = run_tap(TAP, config, state=killed.state, streams=["detailed_activities"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     again = raw_keys(resumed)
     assert len(seen | set(again)) == 6000  # nothing lost
-    # finished days are not read again: the resumed sync starts at the bookmarked window
-    assert bookmark > server.app.first_day.isoformat()
+    # finished days are not read again: the resumed sync starts at the saved cursor
+    first_request = server.logged(RAW)[0]["params"]
+    assert (first_request["start_time"], first_request["prev"]) == (bookmark, cursor)
     assert min(r["params"]["start_time"] for r in server.logged(RAW)) == bookmark
-    overlap = seen & set(again)
-    assert overlap and {k[0][:10] for k in overlap} == {bookmark}  # at most the window in flight
+    assert len(seen & set(again)) <= 250  # at most the page in flight
+    # the finished sync leaves no page cursor behind
+    assert "prev" not in resumed.bookmark("detailed_activities")
+
+
+def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
+    server = sandbox_factory("controlio", scale=100, days=10, users=40)
+    config = config_for(server, page_size=10)
+    killed = run_tap_until(TAP, config, records_before_kill=130, streams=["logons"])
+    seen = set(keys_of(killed, "logons")) if killed.records("logons") else set()
+    bookmark = killed.bookmark("logons")["replication_key_value"]
+    assert bookmark > server.app.first_day.isoformat()
+    server.clear_log()
+    resumed = run_tap(TAP, config, state=killed.state, streams=["logons"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    again = set(keys_of(resumed, "logons"))
+    assert len(seen | again) == 400
+    assert min(r["params"]["start_time"] for r in server.logged("logons")) == bookmark
+    assert {k[2][:10] for k in seen & again} <= {bookmark}  # at most the window in flight
 
 
 def test_child_streams_keep_state_per_parent(controlio):
