@@ -333,9 +333,15 @@ class EventArchivesStream(BeyondTrustStream):
                 lines = 0
                 for lines in self._read_archive(context, date, archive["index"]):
                     pass
-                yield {"archive_key": f"{date}/{archive['index']:05d}", "archive_date": date,
-                       "archive_index": archive["index"], "time": archive.get("time"),
-                       "end_time": archive.get("end_time"), "lines": lines}
+                record = {"archive_key": f"{date}/{archive['index']:05d}", "archive_date": date,
+                          "archive_index": archive["index"], "time": archive.get("time"),
+                          "end_time": archive.get("end_time"), "lines": lines}
+                if not self.selected:
+                    # only archive_* streams chosen: the SDK keeps no state for an
+                    # unselected stream, but the archive must still count as read
+                    self._increment_stream_state(record, context=context)
+                    self._write_state_message()
+                yield record
             day += dt.timedelta(days=1)
 
     def _warn_if_missing(self, bookmark: str, archives: list[dict], same_day: bool, done_index: int) -> bool:

@@ -313,3 +313,15 @@ def test_end_date_bounds_a_backfill(bt):
     expected = {app.lsid(i) for i in range(app.session_total)
                 if app.session_times(i)[1] is not None and lo <= app.session_times(i)[1] < lo + 86400}
     assert {r["lsid"] for r in run.records("support_sessions")} == expected
+
+
+def test_archive_tables_alone_still_keep_the_archive_bookmark(bt):
+    only_tables = ["archive_support_session", "archive_session_events"]
+    first = ok(run_tap(TAP, config_for(bt), streams=only_tables))
+    assert "event_archives" not in first.counts()
+    assert first.counts()["archive_support_session"] == bt.app.info()["expected_counts"]["archive_support_session"]
+    assert first.bookmark("event_archives")["replication_key_value"].endswith(
+        f"/{(bt.app.archive_slots[-1] % 86400) // 600 + 1:05d}")
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=only_tables))
+    assert reports(bt, "Archive") == [] and second.counts() == {}
