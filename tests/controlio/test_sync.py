@@ -7,11 +7,30 @@ import datetime as dt
 
 import pytest
 
-from tests.taputil import assert_no_secret, run_tap, run_tap_until
+from tests.taputil import assert_no_secret, discover, run_tap, run_tap_until, select_streams
 
 TAP = "tap-controlio"
 TOKEN = "sandbox-controlio-token"
 RAW = "/statistics/detailedActivities"
+
+
+_CATALOG: dict = {}
+
+
+def catalog_for(streams):
+    """The discovered catalog (the same for every sandbox) with only ``streams`` selected."""
+    if not _CATALOG:
+        _CATALOG.update(discover(TAP, {"api_token": TOKEN}))
+    return select_streams(_CATALOG, streams)
+
+
+def sync(config, *, streams=None, **kwargs):
+    catalog = catalog_for(streams) if streams is not None else None
+    return run_tap(TAP, config, catalog=catalog, **kwargs)
+
+
+def sync_until(config, *, streams, **kwargs):
+    return run_tap_until(TAP, config, catalog=catalog_for(streams), **kwargs)
 
 
 def config_for(server, **extra):
@@ -44,7 +63,7 @@ def controlio(sandbox_factory):
 
 
 def test_every_default_stream_loads_exactly_its_rows_across_pages(controlio):
-    run = run_tap(TAP, config_for(controlio, page_size=5))
+    run = sync(config_for(controlio, page_size=5))
     assert run.returncode == 0, run.stderr[-3000:]
     expected = controlio.app.expected_counts(start=controlio.app.first_day)
     assert run.counts() == expected
@@ -69,7 +88,7 @@ def test_every_default_stream_loads_exactly_its_rows_across_pages(controlio):
 
 
 def test_default_limit_is_the_documented_maximum(controlio):
-    run = run_tap(TAP, config_for(controlio), streams=["users", "audit_log", "timeline_summary"])
+    run = sync(config_for(controlio), streams=["users", "audit_log", "timeline_summary"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert {r["params"]["limit"] for r in controlio.logged("/api/v1/(users|audit_log)$")} == {"10000"}
     # the timeline reports document a default (and so a safe) limit of 25
@@ -77,7 +96,7 @@ def test_default_limit_is_the_documented_maximum(controlio):
 
 
 def test_cursor_reports_follow_prev_never_offset(controlio):
-    run = run_tap(TAP, config_for(controlio, page_size=100), streams=["detailed_activities"])
+    run = sync(config_for(controlio, page_size=100), streams=["detailed_activities"])
     assert run.returncode == 0, run.stderr[-2000:]
     keys = raw_keys(run)
     assert len(keys) == len(set(keys)) == 1200
@@ -102,7 +121,7 @@ def test_cursor_reports_follow_prev_never_offset(controlio):
 
 
 def test_rows_keep_undeclared_fields_and_times_are_utc(controlio):
-    run = run_tap(TAP, config_for(controlio), streams=["detailed_activities", "computers", "users", "logons",
+    run = sync(config_for(controlio), streams=["detailed_activities", "computers", "users", "logons",
                                                        "workload_by_users", "emails"])
     assert run.returncode == 0, run.stderr[-2000:]
     raw = run.records("detailed_activities")[0]
@@ -124,12 +143,12 @@ def test_rows_keep_undeclared_fields_and_times_are_utc(controlio):
 
 def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
     streams = ["detailed_activities", "logons", "workload_by_days", "audit_log"]
-    first = run_tap(TAP, config_for(controlio), streams=streams)
+    first = sync(config_for(controlio), streams=streams)
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.bookmark("logons")["replication_key_value"] == day(controlio, 0)
     controlio.app.advance(new=5, late=3, grow_today=900)
     controlio.clear_log()
-    second = run_tap(TAP, config_for(controlio), state=first.state, streams=streams)
+    second = sync(config_for(controlio), state=first.state, streams=streams)
     assert second.returncode == 0, second.stderr[-2000:]
     # only yesterday (lookback_days=1) and today are read again
     windows = sorted({r["params"]["start_time"] for r in controlio.logged()})
@@ -145,7 +164,7 @@ def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
     assert today_after["extra"]["total_time"] == today_before["extra"]["total_time"] + 900
     # lookback 0: only today
     controlio.clear_log()
-    third = run_tap(TAP, config_for(controlio, lookback_days=0), state=second.state, streams=["logons"])
+    third = sync(config_for(controlio, lookback_days=0), state=second.state, streams=["logons"])
     assert third.returncode == 0
     assert {r["params"]["start_time"] for r in controlio.logged()} == {day(controlio, 0)}
 
@@ -153,7 +172,7 @@ def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
 def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
     server = sandbox_factory("controlio", scale=6000, days=6)
     config = config_for(server, page_size=250)
-    killed = run_tap_until(TAP, config, records_before_kill=3600, streams=["detailed_activities"])
+    killed = sync_until(config, records_before_kill=3600, streams=["detailed_activities"])
     assert killed.returncode != 0
     seen = set(raw_keys(killed))
     assert 3600 <= len(seen) < 6000
@@ -161,7 +180,7 @@ def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
     bookmark, cursor = saved["replication_key_value"], saved["prev"]
     assert bookmark > server.app.first_day.isoformat() and cursor.startswith(bookmark)
     server.clear_log()
-    resumed = run_tap(TAP, config, state=killed.state, streams=["detailed_activities"])
+    resumed = sync(config, state=killed.state, streams=["detailed_activities"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     again = raw_keys(resumed)
     assert len(seen | set(again)) == 6000  # nothing lost
@@ -177,12 +196,12 @@ def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
 def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
     server = sandbox_factory("controlio", scale=100, days=10, users=40)
     config = config_for(server, page_size=10)
-    killed = run_tap_until(TAP, config, records_before_kill=130, streams=["logons"])
+    killed = sync_until(config, records_before_kill=130, streams=["logons"])
     seen = set(keys_of(killed, "logons")) if killed.records("logons") else set()
     bookmark = killed.bookmark("logons")["replication_key_value"]
     assert bookmark > server.app.first_day.isoformat()
     server.clear_log()
-    resumed = run_tap(TAP, config, state=killed.state, streams=["logons"])
+    resumed = sync(config, state=killed.state, streams=["logons"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     again = set(keys_of(resumed, "logons"))
     assert len(seen | again) == 400
@@ -192,7 +211,7 @@ def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
 
 def test_child_streams_keep_state_per_parent(controlio):
     streams = ["timeline_raw_by_user", "timeline_summary_by_user"]
-    first = run_tap(TAP, config_for(controlio, window_days=2, interval=15), streams=streams)
+    first = sync(config_for(controlio, window_days=2, interval=15), streams=streams)
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.counts() == {"timeline_raw_by_user": 8 * 4, "timeline_summary_by_user": 8 * 4}
     assert {r["user_id"] for r in first.records("timeline_raw_by_user")} == set(range(1, 9))
@@ -213,7 +232,7 @@ def test_child_streams_keep_state_per_parent(controlio):
         if partition["context"]["user_id"] == 3:
             partition["replication_key_value"] = controlio.app.first_day.isoformat()
     controlio.clear_log()
-    second = run_tap(TAP, config_for(controlio, window_days=2), state=state, streams=["timeline_raw_by_user"])
+    second = sync(config_for(controlio, window_days=2), state=state, streams=["timeline_raw_by_user"])
     assert second.returncode == 0, second.stderr[-2000:]
     starts = {(int(r["path"].rsplit("/", 1)[1]), r["params"]["start_time"]) for r in controlio.logged("timelineRaw/")}
     assert {s for u, s in starts if u == 3} == {day(controlio, -3), day(controlio, -1)}
@@ -221,7 +240,7 @@ def test_child_streams_keep_state_per_parent(controlio):
 
 
 def test_one_day_timeline_reports_send_only_start_time(controlio):
-    run = run_tap(TAP, config_for(controlio, window_days=3), streams=["timeline_summary", "timeline_raw"])
+    run = sync(config_for(controlio, window_days=3), streams=["timeline_summary", "timeline_raw"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.counts() == {"timeline_summary": 8 * 4, "timeline_raw": 8 * 4}
     for path in ("timelineSummary$", "timelineRaw$"):
@@ -231,10 +250,10 @@ def test_one_day_timeline_reports_send_only_start_time(controlio):
 
 
 def test_captions_are_a_child_of_activities_and_off_by_default(controlio):
-    default = run_tap(TAP, config_for(controlio), streams=None)
+    default = sync(config_for(controlio))
     assert "captions" not in default.counts() and not controlio.logged("captions")
     controlio.clear_log()
-    run = run_tap(TAP, config_for(controlio), streams=["captions"])
+    run = sync(config_for(controlio), streams=["captions"])
     assert run.returncode == 0, run.stderr[-2000:]
     first = controlio.app.first_day
     assert run.counts() == {"captions": controlio.app.captions_count(first, controlio.app.today)}
@@ -250,7 +269,7 @@ def test_report_and_audit_filters_are_sent(controlio):
                         removable_only=True, audit_actions=["update", "view"], audit_logins=[1],
                         audit_emails=["admin1@example.com"])
     streams = ["activity_sessions", "detailed_files", "detailed_activities", "audit_log", "workload_by_days"]
-    run = run_tap(TAP, config, streams=streams)
+    run = sync(config, streams=streams)
     assert run.returncode == 0, run.stderr[-2000:]
     assert {r["user_id"] for r in run.records("activity_sessions")} == {2, 5}
     assert {r["user_id"] for r in run.records("detailed_activities")} <= {2, 5}
@@ -267,7 +286,7 @@ def test_report_and_audit_filters_are_sent(controlio):
 
 def test_end_date_bounds_a_backfill(controlio):
     end = controlio.app.first_day + dt.timedelta(days=1)
-    run = run_tap(TAP, config_for(controlio, end_date=end.isoformat()), streams=["detailed_activities", "logons"])
+    run = sync(config_for(controlio, end_date=end.isoformat()), streams=["detailed_activities", "logons"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert {k[0][:10] for k in raw_keys(run)} == {controlio.app.first_day.isoformat(), end.isoformat()}
     assert run.counts()["logons"] == 16
@@ -289,7 +308,7 @@ TRANSIENT_FAULTS = [
 def test_transient_faults_are_retried_and_lose_nothing(controlio, fault):
     controlio.add_fault(path=RAW, skip=1, **fault)
     controlio.add_fault(path="/statistics/logons", skip=2, **fault)
-    run = run_tap(TAP, config_for(controlio, page_size=250, request_timeout=1), streams=["detailed_activities", "logons"])
+    run = sync(config_for(controlio, page_size=250, request_timeout=1), streams=["detailed_activities", "logons"])
     assert run.returncode == 0, run.stderr[-3000:]
     keys = raw_keys(run)
     assert len(keys) == len(set(keys)) == 1200
@@ -305,7 +324,7 @@ def test_transient_faults_are_retried_and_lose_nothing(controlio, fault):
 
 def test_retries_give_up_with_the_api_message(controlio):
     controlio.add_fault("status", status=503, path="/statistics/logons", times=10)
-    run = run_tap(TAP, config_for(controlio, max_retries=3), streams=["logons"])
+    run = sync(config_for(controlio, max_retries=3), streams=["logons"])
     assert run.returncode != 0
     assert "503" in run.stderr and "/api/v1/statistics/logons" in run.stderr and "injected 503" in run.stderr
     assert len(controlio.logged("logons")) == 3
@@ -313,7 +332,7 @@ def test_retries_give_up_with_the_api_message(controlio):
 
 def test_malformed_page_fails_loudly(controlio):
     controlio.add_fault("malformed", path=RAW, skip=1)
-    run = run_tap(TAP, config_for(controlio, page_size=100), streams=["detailed_activities"])
+    run = sync(config_for(controlio, page_size=100), streams=["detailed_activities"])
     assert run.returncode != 0
     assert "not JSON" in run.stderr and "/api/v1/statistics/detailedActivities" in run.stderr
     assert len(run.records("detailed_activities")) == 100  # the first page, nothing after the bad one
@@ -321,7 +340,7 @@ def test_malformed_page_fails_loudly(controlio):
 
 def test_bad_token_fails_with_the_api_message_without_revealing_it(controlio):
     secret = "wrong-token-7c1d2e"
-    run = run_tap(TAP, {**config_for(controlio), "api_token": secret}, streams=["users"])
+    run = sync({**config_for(controlio), "api_token": secret}, streams=["users"])
     assert run.returncode != 0
     assert "401" in run.stderr and "invalid or missing API token" in run.stderr and "api_token" in run.stderr
     assert run.records() == []
@@ -330,7 +349,7 @@ def test_bad_token_fails_with_the_api_message_without_revealing_it(controlio):
 
 
 def test_api_error_message_reaches_the_user(controlio):
-    run = run_tap(TAP, config_for(controlio, paths={"users": "/api/v1/people"}), streams=["users"])
+    run = sync(config_for(controlio, paths={"users": "/api/v1/people"}), streams=["users"])
     assert run.returncode != 0
     assert "404" in run.stderr and "Not found: /api/v1/people" in run.stderr
 
@@ -352,7 +371,7 @@ def test_api_error_message_reaches_the_user(controlio):
 )
 def test_bad_config_fails_before_any_request(controlio, change, message):
     config = {k: v for k, v in {**config_for(controlio), **change}.items() if v is not None}
-    run = run_tap(TAP, config)
+    run = sync(config)
     assert run.returncode != 0
     assert message in run.stderr
     assert controlio.logged() == []
