@@ -377,3 +377,11 @@ def test_bad_config_fails_before_any_request(controlio, change, message):
     assert controlio.logged() == []
     if "api_token" in config:
         assert_no_secret(run, TOKEN)
+
+
+def test_a_200_without_the_data_envelope_fails_loudly(controlio):
+    # the sandbox's admin endpoint answers 200 with a JSON list, not {"data": [...]}
+    run = sync(config_for(controlio, paths={"rules": "/_sandbox/requests"}), streams=["rules"])
+    assert run.returncode != 0
+    assert 'without the documented {"data": [...]}' in run.stderr and "/_sandbox/requests" in run.stderr
+    assert run.records() == []
