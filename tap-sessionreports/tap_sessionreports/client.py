@@ -30,6 +30,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.singerlib.catalog import SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 if t.TYPE_CHECKING:
@@ -254,6 +255,18 @@ class FudoStream(RESTStream):
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config.get("request_timeout", 300))
 
+    @property
+    def mask(self) -> SelectionMask:
+        """The SDK's selection mask, remembering the answers it derives.
+
+        Records carry free-form objects (``extra``, a report row's
+        ``columns``): the SDK looks each of their keys up in the mask for every
+        record, deriving the same answer from the parent each time.
+        """
+        if not isinstance(self._mask, _RememberingMask):
+            self._mask = _RememberingMask(super().mask)
+        return self._mask
+
     # ------------------------------------------------------------ retries
     def backoff_max_tries(self) -> int:
         return max(int(self.config.get("max_retries", 5)), 1)
@@ -293,6 +306,11 @@ class FudoStream(RESTStream):
     # ------------------------------------------------------------ records
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return row
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
+        # The SDK would copy the context for every record even with no child stream.
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
 
 
 class FudoListStream(FudoStream):
@@ -387,6 +405,13 @@ def utc_text(value: t.Any) -> str:
     if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == "." and value[10] == "T":
         return value[:26] + "+00:00"
     return iso_utc(parse_datetime(value))
+
+
+class _RememberingMask(SelectionMask):
+    def __missing__(self, breadcrumb: tuple[str, ...]) -> bool:
+        selected = super().__missing__(breadcrumb)
+        self[breadcrumb] = selected
+        return selected
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -10,6 +10,7 @@ import csv
 import io
 import time
 import typing as t
+from functools import cached_property
 
 import requests
 import urllib3
@@ -75,13 +76,17 @@ class ReportsStream(FudoListStream):
         EXTRA,
     ).to_dict()
 
+    @cached_property
+    def _rows_wanted(self) -> bool:
+        return any(child.selected or child.has_selected_descendents for child in self.child_streams)
+
     def extra_filter_terms(self) -> list[str]:
         query_filter = (self.config.get("query_filter") or "").strip().strip(",")
         return [query_filter] if query_filter else []
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
-        """Only ready reports have content to read."""
-        if is_ready(record):
+        """Only ready reports have content to read (and only if report_rows is wanted)."""
+        if self._rows_wanted and is_ready(record):
             yield {"report_id": record["id"], "report_modified_at": record["modified_at"]}
 
 
