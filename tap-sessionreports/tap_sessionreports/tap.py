@@ -60,6 +60,21 @@ class TapSessionReports(Tap):
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's schema check, with secret values kept out of its messages
+        (jsonschema quotes the offending value: ``123456 is not of type 'string'``)."""
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(
+                "Config validation failed", errors=[self._redact(e) for e in exc.errors], schema=exc.schema
+            ) from None
+        return [self._redact(e) for e in errors]
+
+    def _redact(self, message: str) -> str:
+        secret = str(self._config.get("api_token") or "")
+        return message.replace(secret, "<api_token>") if len(secret) >= 3 else message
+
     def discover_streams(self) -> list[streams.FudoStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 

@@ -148,3 +148,11 @@ def test_tls_settings_reach_the_session(tmp_path):
         tap = TapSessionReports(config={**base, **extra}, parse_env_config=False, validate_config=True)
         verify[name] = tap.streams["reports"].requests_session.verify
     assert verify == {"default": True, "off": False, "bundle": str(bundle)}
+
+
+def test_a_token_of_the_wrong_type_is_not_quoted_in_the_error(fudo):
+    run = run_tap(TAP, {**config_for(fudo), "api_token": 987654321})
+    assert run.returncode != 0
+    assert "<api_token> is not of type 'string' in config['api_token']" in run.stderr
+    assert_no_secret(run, "987654321")
+    assert fudo.logged() == []
