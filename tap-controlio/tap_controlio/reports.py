@@ -49,6 +49,8 @@ FIELD_TYPES: dict[str, th.JSONTypeHelper] = {
     "time": th.DateTimeType,
     "date": th.DateType,
     "name": th.StringType,
+    # a row's own period: its start_time, else its date, else the window's first day
+    "period": th.StringType,
     # the emails report (the document's "Get email" sample)
     "attachments": ANY_OBJECT,
     "direction": th.IntegerType,
@@ -134,9 +136,11 @@ REPORTS: tuple[Report, ...] = (
            params=(*WHO, ACTIVITY_TYPE)),
     Report("categories_distribution_by_users", S + "categoriesDistributionByUsers",
            ("window_start", "user_id"), ("user_id",), params=(*WHO, ACTIVITY_TYPE)),
-    Report("timeline_summary", S + "timelineSummary", ("window_start", "user_id"), ("user_id",), dates=DAY,
+    Report("timeline_summary", S + "timelineSummary", ("user_id", "period"),
+           ("user_id", "period", "start_time", "end_time"), dates=DAY,
            params=(*WHO, INTERVAL), page_limit=25, description="Timeline summary, one day per request"),
-    Report("timeline_summary_by_user", S + "timelineSummary/{user_id}", ("user_id", "date"), ("user_id", "date"),
+    Report("timeline_summary_by_user", S + "timelineSummary/{user_id}", ("user_id", "period"),
+           ("user_id", "period", "date", "start_time", "end_time"),
            params=(INTERVAL,), page_limit=25, parent="users", description="Timeline summary of one user"),
     Report("timeline_raw", S + "timelineRaw", EVENT_KEYS, EVENT, dates=DAY, page_limit=25,
            description="Timeline RAW, one day per request"),
@@ -206,10 +210,17 @@ class ReportStream(WindowedStream):
         if self._has_date:
             day = record.get("date")
             if day is None and self._window is not None:
-                record["date"] = self._window.start.isoformat()
+                start = record.get("start_time")
+                record["date"] = start[:10] if isinstance(start, str) else self._window.start.isoformat()
             elif isinstance(day, str) and len(day) > 10:
                 record["date"] = day[:10]
+        if self._has_period and self._window is not None:
+            record["period"] = record.get("start_time") or record.get("date") or self._window.start.isoformat()
         return record
+
+    @cached_property
+    def _has_period(self) -> bool:
+        return "period" in self._declared
 
     @cached_property
     def _has_date(self) -> bool:
