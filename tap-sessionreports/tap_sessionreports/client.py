@@ -103,12 +103,12 @@ def html_title(text: str) -> str:
 def error_text(response: requests.Response) -> str:
     """The vendor's own message from an error answer, short and safe."""
     body = response.content or b""
-    if looks_like_html(response, body[:64]):
-        title = html_title(body[:20000].decode("utf-8", "replace"))
-        return f"an HTML page ({title!r}), not the API's JSON: a proxy or portal answered"
     try:
         payload = json.loads(body)
     except ValueError:
+        if looks_like_html(response, body[:64]):
+            title = html_title(body[:20000].decode("utf-8", "replace"))
+            return f"an HTML page ({title!r}), not the API's JSON: a proxy or portal answered"
         return body[:MAX_ERROR_TEXT].decode("utf-8", "replace").strip() or "(empty body)"
     if isinstance(payload, dict):
         error = payload.get("error", payload.get("message"))
@@ -126,15 +126,15 @@ def envelope_records(response: requests.Response, model: str) -> list[dict]:
         return cached
     endpoint = endpoint_of(response, model)
     body = response.content
-    if looks_like_html(response, body[:64]):
-        title = html_title(body[:20000].decode("utf-8", "replace"))
-        msg = (f"{endpoint} answered {response.status_code} with an HTML page ({title!r}) "
-               "instead of the API's JSON; check api_url (a proxy or login portal answered)")
-        raise FatalAPIError(msg)
     try:
         payload = json.loads(body)
     except ValueError as exc:
-        msg = f"{endpoint} answered {response.status_code} with a body that is not JSON ({exc})"
+        if looks_like_html(response, body[:64]):
+            title = html_title(body[:20000].decode("utf-8", "replace"))
+            msg = (f"{endpoint} answered {response.status_code} with an HTML page ({title!r}) "
+                   "instead of the API's JSON; check api_url (a proxy or login portal answered)")
+        else:
+            msg = f"{endpoint} answered {response.status_code} with a body that is not JSON ({exc})"
         raise FatalAPIError(msg) from None
     if not isinstance(payload, dict):
         msg = f"{endpoint} answered JSON that is not the Fudo envelope (a {type(payload).__name__})"
