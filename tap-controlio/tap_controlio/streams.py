@@ -212,6 +212,7 @@ class AuditLogStream(WindowedStream):
     name = "audit_log"
     default_path = "/api/v1/audit_log"
     primary_keys = ("id",)
+    datetime_fields = ("inserted_at",)
     schema = _props(
         th.Property("id", th.IntegerType, required=True),
         th.Property("action", th.StringType),
@@ -221,7 +222,7 @@ class AuditLogStream(WindowedStream):
         th.Property("login_id", th.IntegerType),
         th.Property("email", th.StringType),
         th.Property("ip", th.StringType),
-        *_stamps(),
+        th.Property("inserted_at", th.DateTimeType, description="When the event happened (UTC)"),
         th.Property("window_start", th.DateType, description="First day of the request window (the bookmark)"),
         th.Property("window_end", th.DateType, description="Last day of the request window"),
     )

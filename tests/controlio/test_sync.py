@@ -72,6 +72,7 @@ def test_every_default_stream_loads_exactly_its_rows_across_pages(controlio):
         assert len(set(keys)) == count, stream
         assert None not in {v for key in keys for v in key}, stream
 
+    assert_no_secret(run, TOKEN)
     requests = controlio.logged()
     assert requests and all(r["auth"] for r in requests)
     assert all(r["params"]["sort_direction"] == "asc" for r in requests)
@@ -385,3 +386,16 @@ def test_a_200_without_the_data_envelope_fails_loudly(controlio):
     assert run.returncode != 0
     assert 'without the documented {"data": [...]}' in run.stderr and "/_sandbox/requests" in run.stderr
     assert run.records() == []
+
+
+def test_timeline_summaries_per_interval_keep_one_row_per_interval(sandbox_factory):
+    server = sandbox_factory("controlio", scale=100, days=2, users=3, summary_per_interval=True)
+    streams = ["timeline_summary", "timeline_summary_by_user"]
+    run = sync(config_for(server, interval=15), streams=streams)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in streams:
+        keys = keys_of(run, stream)
+        assert len(keys) == len(set(keys)) == 3 * 2 * 4, stream  # users x days x intervals
+        assert all(period.endswith("Z") for _, period in keys)
+    by_user = run.records("timeline_summary_by_user")
+    assert {r["date"] for r in by_user} == {server.app.first_day.isoformat(), server.app.today.isoformat()}

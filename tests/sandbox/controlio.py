@@ -119,7 +119,11 @@ class App(VendorApp):
         audit_per_day: int = 4,
         token: str = "sandbox-controlio-token",
         today: str | None = None,
+        summary_per_interval: bool = False,
     ) -> None:
+        #: timeline summaries: one row per user and day (default) or, like a
+        #: server that answers per `interval`, one row per user and interval
+        self.summary_per_interval = summary_per_interval
         self.seed = seed
         self.token = token
         self.n_users = max(users, ROWS_PER_SLOT)
@@ -371,6 +375,16 @@ class App(VendorApp):
         return [{"date": d.isoformat(), "total_time": _h(self.seed, report, d.toordinal()) % 86400
                  + (self.today_growth if d == self.today else 0), "users_count": self.n_users} for d in days]
 
+    def _summary_rows(self, user: int, day: dt.date, request: Request) -> list[dict]:
+        interval = int(request.param("interval", "30"))
+        active = _h(self.seed, "tsu", user, day.toordinal()) % 28800
+        if not self.summary_per_interval:
+            return [{"user_id": user, "date": day.isoformat(), "active_time": active, "interval": interval}]
+        start = _day_ts(day) + 9 * 3600  # four intervals from 09:00
+        return [{"user_id": user, "start_time": _iso(start + i * interval * 60),
+                 "end_time": _iso(start + (i + 1) * interval * 60), "active_time": active % (interval * 60)}
+                for i in range(4)]
+
     def _caption_rows(self, activity: int, days: list[dt.date]) -> list[dict]:
         if activity % 3 != 1:
             return []
@@ -520,10 +534,8 @@ class App(VendorApp):
                 first, last = _dates(request, required=True)
                 days = self._data_days(first, last)
                 if kind == "summary":
-                    rows = [{"user_id": user, "date": d.isoformat(),
-                             "active_time": _h(self.seed, "tsu", user, d.toordinal()) % 28800,
-                             "interval": int(request.param("interval", "30"))} for d in days
-                            if 1 <= user <= self.n_users]
+                    rows = [r for d in days for r in self._summary_rows(user, d, request)] \
+                        if 1 <= user <= self.n_users else []
                 else:
                     rows = [r for d in days for r in self._event_rows("timeline_raw", d) if r["user_id"] == user]
                 return self._offset_page(request, rows, descending, default_limit=25)
@@ -547,6 +559,8 @@ class App(VendorApp):
                 except ValueError as exc:
                     raise BadRequest("activity_id is required") from exc
                 rows = self._caption_rows(activity, days)
+            elif report == "timeline_summary" and self.summary_per_interval:
+                rows = [r for u in range(1, self.n_users + 1) for r in self._summary_rows(u, first, request)]
             else:
                 rows = self._aggregate(kind, report, days)
             if (users := _id_set(request, "users")) is not None:
