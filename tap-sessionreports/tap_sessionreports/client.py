@@ -217,10 +217,22 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
                    "offset: the server ignores offset, the list cannot be paged safely")
             raise FatalAPIError(msg)
         self._previous_first = tail.first
+        if since is not None and _earlier(tail.first[1], since):
+            msg = (f"{endpoint_of(response, self._model)} returned records modified before "
+                   f"modified_at.ge({since}): the server ignores the filter, the list cannot be paged safely")
+            raise FatalAPIError(msg)
         last = tail.last_modified
         if since is None or last is None or last == since:
             return (since, offset + tail.count)
         return (last, tail.tied)
+
+
+def _earlier(value: t.Any, than: t.Any) -> bool:
+    try:
+        first, bound = parse_datetime(value), parse_datetime(than)
+    except (TypeError, ValueError):
+        return False
+    return first is not None and bound is not None and first < bound
 
 
 # ----------------------------------------------------------------- base stream

@@ -156,3 +156,13 @@ def test_a_token_of_the_wrong_type_is_not_quoted_in_the_error(fudo):
     assert "<api_token> is not of type 'string' in config['api_token']" in run.stderr
     assert_no_secret(run, "987654321")
     assert fudo.logged() == []
+
+
+def test_a_server_that_ignores_the_filter_fails_instead_of_looping(sandbox_factory):
+    server = sandbox_factory("fudo", scale=60, days=45)
+    serve_page = server.app._reports_page
+    server.app._reports_page = lambda terms, *args: serve_page([], *args)  # drops every filter term
+    run = run_tap(TAP, config_for(server, page_size=7), streams=["reports"], timeout=60)
+    assert run.returncode != 0
+    assert "ignores the filter" in run.stderr or "Unsorted data detected" in run.stderr
+    assert len(server.logged(r"^/api/v2/report$")) <= 3
