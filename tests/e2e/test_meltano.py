@@ -4,6 +4,8 @@ alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.demo import ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
@@ -30,7 +32,7 @@ def test_meltano_run_loads_every_record_then_only_new_ones(sandboxes, tap, tmp_p
         "MELTANO_ENVIRONMENT": "sandbox",
         "TARGET_DUCKDB_FILEPATH": str(warehouse),
     }
-    suffix = f"e2e-{tmp_path.name}"
+    suffix = f"e2e-{uuid.uuid4().hex[:8]}"  # meltano's system database outlives the test
     meltano("run", "--full-refresh", "--state-id-suffix", suffix, tap, "target-duckdb", env=env, quiet=True)
     expected = sandboxes.expected_counts()[vendor]
     assert expected, f"the {vendor} sandbox names no expected counts"
