@@ -194,12 +194,12 @@ class SessionsStream(EkranStream):
         self._oldest_open = None
         if self._period.start >= self._period.end:
             self.logger.info("sessions: nothing to sync, the period %s to %s is empty", *self._period)
-            return
+            return ()
         self.logger.info(
             "sessions: requesting %s to %s in windows of %s, %d sessions per page",
             self._period.start.isoformat(), self._period.end.isoformat(), self.window, self.page_size,
         )
-        yield from super().get_records(context)
+        return self.request_records(context)
 
     def get_new_paginator(self) -> WindowPageIndexPaginator:
         assert self._period is not None
@@ -227,14 +227,16 @@ class SessionsStream(EkranStream):
         assert self._paginator is not None
         page = self._paginator.current_value
         rows = page_of(response)["sessions"]
+        open_logins = []
         for index, row in enumerate(rows):
-            if not isinstance(row, dict) or row.get("sessionId") is None:
+            if row.__class__ is not dict or row.get("sessionId") is None:
                 raise EkranAPIError(
                     f"Ekran answered POST {self.path} (window {page.window.start.isoformat()}, "
                     f"pageIndex {page.page_index}) with sessions[{index}] that is not a session "
                     f"with a sessionId: {str(row)[:200]!r}"
                 )
-        open_logins = [row.get("loginDate") for row in rows if not row.get("logoutDate")]
+            if not row.get("logoutDate"):
+                open_logins.append(row.get("loginDate"))
         yield from rows
         # Reached once every session of this page has been written.
         self._hold_for_open_sessions(open_logins)
