@@ -79,6 +79,15 @@ class WindowPageIndexPaginator(BaseAPIPaginator[SessionPage]):
         covered = (self.current_value.page_index + 1) * self.page_size
         return received < self.page_size or covered >= payload["totalCount"]
 
+    def short_of_total(self, response: requests.Response) -> int:
+        """How many sessions ``totalCount`` promised beyond a short last page
+        (0 when the pages account for it)."""
+        payload = page_of(response)
+        received = len(payload["sessions"])
+        if received >= self.page_size:
+            return 0
+        return max(payload["totalCount"] - self.current_value.page_index * self.page_size - received, 0)
+
     def get_next(self, response: requests.Response) -> SessionPage | None:
         current = self.current_value
         if not self.is_last_page(response):
@@ -241,6 +250,15 @@ class SessionsStream(EkranStream):
         # Reached once every session of this page has been written.
         self._hold_for_open_sessions(open_logins)
         if self._paginator.is_last_page(response):
+            missing = self._paginator.short_of_total(response)
+            if missing:
+                self.logger.warning(
+                    "sessions: pageIndex %d of the window from %s held %d sessions, fewer than sessionCount=%d, "
+                    "though totalCount=%d promised %d more; the window ends at a short page, as the API's "
+                    "paging implies (does the server cap sessionCount lower?)",
+                    page.page_index, page.window.start.isoformat(), len(rows), self.page_size,
+                    page_of(response)["totalCount"], missing,
+                )
             self._window_complete(page.window)
 
     def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:

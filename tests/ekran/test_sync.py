@@ -294,3 +294,26 @@ def test_a_custom_path_is_used(sandbox_factory):
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(set(session_ids(run.records("sessions")))) == 50
     assert {e["path"] for e in server.logged()} == {"/ekranapi/sessions/"}
+
+
+def test_a_short_page_short_of_total_count_is_reported(sandbox_factory, monkeypatch):
+    # a server that caps sessionCount lower than asked: the window ends at
+    # the short page, as the API's paging implies, and the tap says so
+    server = sandbox_factory("ekran", scale=300, days=1)
+    app = server.app
+    original = app.handle
+
+    def capped(request):
+        body = json.loads(request.body)
+        request.body = json.dumps({**body, "sessionCount": min(body["sessionCount"], 60)}).encode()
+        response = original(request)
+        payload = json.loads(response.body)
+        payload["totalCount"] = len(app.select(ts(body["start"]), ts(body["end"])))
+        response.body = json.dumps(payload).encode()
+        return response
+
+    monkeypatch.setattr(app, "handle", capped)
+    run = run_tap(TAP, config_for(server))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(run.records("sessions")) == 60
+    assert "fewer than sessionCount=100, though totalCount=300 promised 240 more" in run.stderr

@@ -315,9 +315,10 @@ def _parse_time(value: t.Any) -> float | None:
     (UTC when no offset is given)."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise ValueError(value)
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise ValueError(value) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed.timestamp()
