@@ -385,7 +385,8 @@ def iter_elements(response: requests.Response, tags: t.Sequence[str], report: st
 
     The caller turns each one into records before asking for the next; it is
     then cleared, with its already-read siblings, so nothing accumulates. An
-    ``<error>`` anywhere fails with the appliance's message.
+    ``<error>`` answer, or an ``<error>`` in the report's root element, fails
+    with the appliance's message.
     """
     raw = response.raw
     raw.decode_content = True
@@ -395,8 +396,11 @@ def iter_elements(response: requests.Response, tags: t.Sequence[str], report: st
     try:
         for _, el in parser:
             if el.tag == ERROR_TAG:
-                message = (el.text or "").strip() or "(no message)"
-                raise BeyondTrustAPIError(f"BeyondTrust {report} report failed: {message}")
+                parent = el.getparent()
+                if parent is None or parent.getparent() is None:  # the answer itself, or in its root
+                    message = (el.text or "").strip() or "(no message)"
+                    raise BeyondTrustAPIError(f"BeyondTrust {report} report failed: {message}")
+                continue  # deeper down it is row data, left to its row's builder
             yield el
             el.clear(keep_tail=False)
             parent = el.getparent()

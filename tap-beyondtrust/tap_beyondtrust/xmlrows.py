@@ -17,6 +17,7 @@ import typing as t
 from tap_beyondtrust.client import NS, attr_time, element_time, utc_iso
 
 PREFIX_LEN = len(NS) + 2
+FILES_TAG = f"{{{NS}}}files"
 
 
 def local(el: t.Any) -> str | None:
@@ -242,12 +243,11 @@ def session_record(el: t.Any) -> dict:
         elif name == "rep_survey_list":
             rec["rep_exit_surveys"] = [generic(x) for x in c if local(x)]
         elif name == "session_details":
-            for ev in c:  # files transferred, for the session's own record
-                for part in ev:
-                    if local(part) == "files":
-                        for f in files_of(part):
-                            files.append({**f, "event_type": ev.get("event_type"),
-                                          "timestamp": attr_time(ev.get("timestamp"))})
+            for files_el in c.iter(FILES_TAG):  # files transferred, for the session's own record
+                ev = files_el.getparent()
+                for f in files_of(files_el):
+                    files.append({**f, "event_type": ev.get("event_type"),
+                                  "timestamp": attr_time(ev.get("timestamp"))})
         else:
             extra[name] = generic(c)
     rec["files"] = files
