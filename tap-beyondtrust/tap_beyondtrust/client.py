@@ -317,6 +317,16 @@ class BeyondTrustStream(RESTStream):
         return (f"BeyondTrust {path} ({self.report} report for stream {self.name}) answered "
                 f"{response.status_code} {response.reason}: {detail}{hint}")
 
+    def sync_end(self) -> int:
+        """Now, or the end of end_date (a bare date means the whole of that day)."""
+        end = int(time.time())
+        if self.config.get("end_date"):
+            raw = str(self.config["end_date"])
+            end_date = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")) if len(raw) > 10 \
+                else dt.datetime.combine(dt.date.fromisoformat(raw), dt.time()) + dt.timedelta(days=1)
+            end = min(end, to_epoch(end_date))
+        return end
+
     # -------------------------------------------------------------- reading
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         return {"generate_report": self.report}

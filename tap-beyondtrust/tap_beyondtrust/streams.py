@@ -12,21 +12,16 @@ re-reads at most one window.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import io
-import json
-import time
 import typing as t
 
 from singer_sdk import typing as th
 
 from tap_beyondtrust import xmlrows as xr
+from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
 from tap_beyondtrust.client import (
-    BeyondTrustAPIError,
     BeyondTrustStream,
-    _xml_error_text,
-    iter_elements,
     default_start,
+    iter_elements,
     make_windows,
     to_epoch,
     unix_iso,
@@ -91,16 +86,6 @@ class WindowedStream(BeyondTrustStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._window_lo: int | None = None
-
-    def sync_end(self) -> int:
-        end = int(time.time())
-        if self.config.get("end_date"):
-            end_date = _parse_dt(self.config["end_date"])
-            # a bare date means the whole of that day
-            if len(str(self.config["end_date"])) <= 10:
-                end_date += dt.timedelta(days=1)
-            end = min(end, to_epoch(end_date))
-        return end
 
     def windows(self, context: t.Any) -> list[tuple[int, int]]:
         start = self.get_starting_timestamp(context)
@@ -247,7 +232,7 @@ class SupportSessionEventsStream(WindowedStream):
     schema = EVENT_SCHEMA
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        session_tag = xr.NS and f"{{{xr.NS}}}session"
+        session_tag = f"{{{xr.NS}}}session"
         current = None
         seq = 0
         lsid = end = None
@@ -528,7 +513,7 @@ class LicenseUsageStream(BeyondTrustStream):
         if self.group_by == "month":
             start = start.replace(day=1)
         lo = to_epoch(start)
-        end = WindowedStream.sync_end(self)  # type: ignore[arg-type]
+        end = self.sync_end()
         if lo >= end:
             return
         duration = 0 if not self.config.get("end_date") else end - lo
@@ -574,9 +559,6 @@ class ArchiveListingStream(WindowedStream):
 def _day(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).date().isoformat()
 
-
-# ------------------------------------------------------------------ event archives
-from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream  # noqa: E402
 
 STREAM_TYPES: list[type] = [
     SupportSessionsStream,

@@ -90,6 +90,12 @@ def test_records_are_typed_nested_and_in_utc(bt):
         assert event["timestamp"].endswith("+00:00")
     assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in by_session.values())
     assert set(by_session) == {s["lsid"] for s in sessions}
+    sample = sessions[0]
+    i = index[sample["lsid"]]
+    start, end = app.session_times(i)
+    assert [e["timestamp"] for e in events if e["lsid"] == sample["lsid"]] == [
+        dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat() for ts, _, _ in app.session_events(i, start, end)
+    ], "the appliance's -05:00 times, converted to UTC"
     encoded = [e for e in events if e.get("body_was_encoded")]
     assert encoded and all(e["body"].startswith("binary \x00\x01 chat") for e in encoded)
     members = [e for e in events if e["event_type"] == "Conference Member Added"]
@@ -254,14 +260,17 @@ def test_a_token_expiring_mid_sync_is_renewed(sandbox_factory):
     assert len(set(keys(run, "jump_items"))) == expected["jump_items"]
 
 
-@pytest.mark.parametrize(("report", "stream"), [("SupportSession", "support_sessions"),
-                                                 ("LicenseUsage", "license_usage")])
-def test_an_error_element_fails_with_the_appliance_message(sandbox_factory, report, stream):
-    server = sandbox_factory("beyondtrust", scale=100, days=2, reject_reports=[report])
+@pytest.mark.parametrize(("report", "stream", "where"), [
+    ("SupportSession", "support_sessions", "SupportSession report failed"),  # an <error> answer
+    ("LicenseUsage", "license_usage", "LicenseUsage report failed"),  # <error> inside <license_usage>
+    ("Archive", "event_archives", "BeyondTrust Archive "),  # XML instead of the gzip file
+])
+def test_an_error_element_fails_with_the_appliance_message(sandbox_factory, report, stream, where):
+    server = sandbox_factory("beyondtrust", scale=100, days=2, archive_count=2, reject_reports=[report])
     run = run_tap(TAP, config_for(server), streams=[stream])
     assert run.returncode != 0
     assert f"does not have permission to run {report} reports" in run.stderr
-    assert f"{report} report failed" in run.stderr
+    assert where in run.stderr
     assert run.records(stream) == []
     assert reports(server, report)[0]["status"] == 200  # the error came with HTTP 200
 
