@@ -1,4 +1,7 @@
-"""Every tap of meltano.yml into a real PostgreSQL server with target-postgres:
+"""(Collected by test_meltano.py: every meltano run shares the project's
+.meltano/run folders, so all of them run in one module, one at a time.)
+
+Every tap of meltano.yml into a real PostgreSQL server with target-postgres:
 exact rows per table, real column types, upserts on reruns, and a `meltano
 run` killed with SIGKILL in the middle of a sync that the next run completes
 with every record exactly once."""
@@ -18,10 +21,7 @@ import pytest
 from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, schema_of
 from tests.e2e.pgserver import PostgresServer, bin_dir
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)"),
-]
+needs_postgres = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
 
 TAPS = meltano_taps()
 KILL_WAIT_SECONDS = 120
@@ -32,13 +32,6 @@ def postgres():
     server = PostgresServer().start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def sandboxes(tmp_path_factory):
-    with Sandboxes(TAPS.values(), tmp_path_factory.mktemp("sandbox")) as running:
-        meltano("install", env={**running.env(), "MELTANO_ENVIRONMENT": "sandbox"}, quiet=True)
-        yield running
 
 
 def table_counts(postgres: PostgresServer, schema: str, database: str) -> dict[str, int]:
@@ -95,6 +88,7 @@ def wait_for_request(sandboxes: Sandboxes, vendor: str, predicate, timeout: floa
     raise AssertionError(f"the {vendor} sandbox saw no such request within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
+@needs_postgres
 @pytest.mark.parametrize("tap", sorted(TAPS))
 def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap, tmp_path):
     vendor = TAPS[tap]
