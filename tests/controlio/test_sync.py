@@ -367,6 +367,8 @@ def test_api_error_message_reaches_the_user(controlio):
         ({"activity_type": 5}, "activity_type"),
         ({"audit_actions": ["explode"]}, "audit_actions"),
         ({"paths": {"no_such_stream": "/x"}}, "no_such_stream"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle"),
+        ({"audit_api_types": ["soap"]}, "audit_api_types"),
         ({"api_token": None}, "api_token"),
     ],
 )
