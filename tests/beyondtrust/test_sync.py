@@ -212,15 +212,21 @@ def test_archive_broken_midway_is_read_again_without_duplicates(sandbox_factory)
                for r in server.logged("/api/reporting"))
 
 
+def archive_config(server):
+    """From the first archive's date: fewer empty listings to ask for."""
+    first_day = dt.datetime.fromtimestamp(server.app.archive_slots[0], dt.timezone.utc).date()
+    return config_for(server, start_date=first_day.isoformat())
+
+
 def test_archives_are_read_once_and_a_gap_is_warned_about(bt):
-    first = ok(run_tap(TAP, config_for(bt), streams=ARCHIVE_STREAMS))
+    first = ok(run_tap(TAP, archive_config(bt), streams=ARCHIVE_STREAMS))
     assert len(reports(bt, "Archive")) == 4
     bt.clear_log()
-    again = ok(run_tap(TAP, config_for(bt), state=first.state, streams=ARCHIVE_STREAMS))
+    again = ok(run_tap(TAP, archive_config(bt), state=first.state, streams=ARCHIVE_STREAMS))
     assert reports(bt, "Archive") == [] and again.counts().get("archive_support_session", 0) == 0
     bt.app.advance()
     bt.clear_log()
-    third = ok(run_tap(TAP, config_for(bt), state=again.state, streams=ARCHIVE_STREAMS))
+    third = ok(run_tap(TAP, archive_config(bt), state=again.state, streams=ARCHIVE_STREAMS))
     (download,) = reports(bt, "Archive")
     assert third.counts()["event_archives"] == 1
     assert download["params"]["type"] == "event"
@@ -326,11 +332,11 @@ def test_end_date_bounds_a_backfill(bt):
 
 def test_archive_tables_alone_still_keep_the_archive_bookmark(bt):
     only_tables = ["archive_support_session", "archive_session_events"]
-    first = ok(run_tap(TAP, config_for(bt), streams=only_tables))
+    first = ok(run_tap(TAP, archive_config(bt), streams=only_tables))
     assert "event_archives" not in first.counts()
     assert first.counts()["archive_support_session"] == bt.app.info()["expected_counts"]["archive_support_session"]
     assert first.bookmark("event_archives")["replication_key_value"].endswith(
         f"/{(bt.app.archive_slots[-1] % 86400) // 600 + 1:05d}")
     bt.clear_log()
-    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=only_tables))
+    second = ok(run_tap(TAP, archive_config(bt), state=first.state, streams=only_tables))
     assert reports(bt, "Archive") == [] and second.counts() == {}
