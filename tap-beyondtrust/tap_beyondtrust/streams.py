@@ -90,6 +90,9 @@ class WindowedStream(BeyondTrustStream):
     def windows(self, context: t.Any) -> list[tuple[int, int]]:
         start = self.get_starting_timestamp(context)
         lo = to_epoch(start) if start else to_epoch(configured_start(self.config))
+        if self.get_context_state(context).get("replication_key_value"):
+            # from a bookmark: re-read a little, in case the appliance's clock runs behind ours
+            lo -= int(self.config.get("lookback_seconds", 60))
         size = self.fixed_window or int(self.config.get("window_days", 1)) * DAY
         return make_windows(lo, self.sync_end(), size, align=self.align)
 

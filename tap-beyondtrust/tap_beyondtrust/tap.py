@@ -37,6 +37,9 @@ class TapBeyondTrust(Tap):
         th.Property("window_days", th.IntegerType, default=1,
                     description="Days per report request (sessions, surveys, teams, Jump Items, Vault); "
                                 "the bookmark advances per window."),
+        th.Property("lookback_seconds", th.IntegerType, default=60,
+                    description="Seconds before a window bookmark re-read on the next sync, in case the "
+                                "appliance's clock runs behind the tap's (rows re-read are upserted by key)."),
         th.Property("license_group_by", th.StringType, default="day", allowed_values=list(GROUP_BY),
                     description="LicenseUsage grouping: hour, day or month."),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
@@ -94,6 +97,8 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
                 errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD or a date-time)")
     if config.get("start_date") and config.get("end_date") and str(config["end_date"])[:10] < str(config["start_date"])[:10]:
         errors.append("end_date is before start_date")
+    if int(config.get("lookback_seconds", 60)) < 0:
+        errors.append("lookback_seconds must be 0 or more")
     if int(config.get("window_days", 1)) < 1:
         errors.append("window_days must be 1 or more")
     if config.get("license_group_by", "day") not in GROUP_BY:

@@ -302,6 +302,7 @@ def test_bad_credentials_fail_clearly_without_revealing_them(bt):
     ({"client_secret": None}, "client_secret"),
     ({"api_url": "ftp://support.example.com"}, "api_url"),
     ({"window_days": 0}, "window_days"),
+    ({"lookback_seconds": -5}, "lookback_seconds"),
     ({"license_group_by": "week"}, "license_group_by"),
     ({"start_date": "2024-05-01", "end_date": "2024-04-01"}, "end_date"),
 ])
@@ -340,3 +341,15 @@ def test_archive_tables_alone_still_keep_the_archive_bookmark(bt):
     bt.clear_log()
     second = ok(run_tap(TAP, archive_config(bt), state=first.state, streams=only_tables))
     assert reports(bt, "Archive") == [] and second.counts() == {}
+
+
+def test_the_next_sync_starts_lookback_seconds_before_the_window_bookmark(bt):
+    first = ok(run_tap(TAP, config_for(bt), streams=["support_sessions"]))
+    bookmark = dt.datetime.fromisoformat(first.bookmark("support_sessions")["replication_key_value"])
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt, lookback_seconds=2 * 86400), state=first.state,
+                        streams=["support_sessions"]))
+    first_window = reports(bt, "SupportSession")[0]["params"]
+    assert int(first_window["end_time"]) == int(bookmark.timestamp()) - 2 * 86400
+    again = set(keys(second, "support_sessions"))
+    assert again and again <= set(keys(first, "support_sessions")), "re-read rows, upserted by lsid"
