@@ -196,6 +196,13 @@ class ReportRowsStream(FudoStream):
         session.stream = True  # bodies are read as they arrive, never whole
         return session
 
+    def _write_schema_message(self) -> None:
+        # The SDK writes a child's SCHEMA at every parent record (every report):
+        # once per run is what targets need.
+        if not getattr(self, "_schema_written", False):
+            super()._write_schema_message()
+            self._schema_written = True
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
         state = self.get_context_state(context)

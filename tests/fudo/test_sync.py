@@ -135,6 +135,8 @@ def test_report_rows_keep_every_column_and_tricky_cells(fudo):
     # the columns differ per report type
     assert len({tuple(row["columns"]) for row in rows}) >= 3
     schema = run.schema("report_rows")
+    # one SCHEMA per run, not one per report
+    assert sum(1 for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "report_rows") == 1
     assert schema["key_properties"] == ["report_id", "row_number"]
     assert schema["schema"]["properties"]["columns"]["type"][0] == "object"
 
