@@ -74,9 +74,9 @@ def page_of(response: requests.Response) -> dict:
 #: .NET TimeSpan text: [-][d.]h:mm:ss[.fffffff]. The document writes
 #: HH:MM:SS.fffffff; its own sample also has a one-digit hour (8:12:25.7950000),
 #: and .NET writes a day count in front of spans of a day or more (1.02:03:04).
-_TIMESPAN = re.compile(r"(-)?(?:(\d+)\.)?(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,7}))?")
-#: the usual form, parsed faster
-_HH_MM_SS_F7 = re.compile(r"(\d\d):([0-5]\d):([0-5]\d)\.(\d{7})")
+_TIMESPAN = re.compile(r"(-)?(?:(\d+)\.)?(\d+):([0-5]\d):([0-5]\d)(?:\.(\d{1,7}))?", re.ASCII)
+#: the usual form (no days, seven fraction digits), parsed faster
+_USUAL_TIMESPAN = re.compile(r"(\d\d?):([0-5]\d):([0-5]\d\.\d{7})", re.ASCII).fullmatch
 
 
 def timespan_seconds(value: t.Any) -> float | None:
@@ -87,10 +87,10 @@ def timespan_seconds(value: t.Any) -> float | None:
     """
     if value.__class__ is not str:
         return None
-    usual = _HH_MM_SS_F7.fullmatch(value)
+    usual = _USUAL_TIMESPAN(value)
     if usual:
-        hours, minutes, seconds, fraction = usual.groups()
-        return int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(fraction) / 10_000_000
+        hours, minutes, seconds = usual.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     match = _TIMESPAN.fullmatch(value.strip())
     if not match:
         return None
