@@ -248,3 +248,13 @@ def test_start_date_end_date_and_query_filter_bound_the_reports(fudo):
     assert expected and set(keys(run, "reports")) == expected
     sent = fudo.logged(r"^/api/v2/report$")[0]["params"]["filter"]
     assert sent == f"modified_at.ge({start:%Y-%m-%dT%H:%M:%S}Z),modified_at.lt({end:%Y-%m-%dT%H:%M:%S}Z),user_id.in({user})"
+
+
+def test_an_appliance_that_serves_fewer_than_limit_is_still_read_to_the_end(sandbox_factory):
+    server = sandbox_factory("fudo", scale=50, days=20, definitions=2, subscriptions=5, limit_cap=4)
+    run = run_tap(TAP, config_for(server), streams=["reports", "defined_reports", "report_subscriptions"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = server.app.info()["expected_counts"]
+    assert {s: len(set(keys(run, s))) for s in ("reports", "defined_reports", "report_subscriptions")} == {
+        s: expected[s] for s in ("reports", "defined_reports", "report_subscriptions")}
+    assert all(r["params"]["limit"] == "1000" for r in server.logged(r"^/api/v2/report$"))

@@ -101,8 +101,10 @@ class App(VendorApp):
         rows_per_report: int | None = None,
         token: str = "sandbox-fudo-token",
         today: str | None = None,
+        limit_cap: int | None = None,
     ) -> None:
         self.seed = seed
+        self.limit_cap = limit_cap  # an appliance that silently serves fewer than `limit`
         self.token = token
         self.days = days
         self.rows_per_report = rows_per_report
@@ -342,6 +344,8 @@ class App(VendorApp):
             return self.error(400, "limit and offset must be integers")
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
             return self.error(400, f"limit must be 1..{MAX_LIMIT} and offset 0 or more")
+        if self.limit_cap:
+            limit = min(limit, self.limit_cap)
         try:
             terms = parse_filter(request.param("filter") or "")
             order = request.param("order") or "id"
