@@ -164,6 +164,7 @@ class SessionsStream(EkranStream):
         self._paginator: WindowPageIndexPaginator | None = None
         self._period: Window | None = None
         self._oldest_open: dt.datetime | None = None
+        self._resumed_from: dt.datetime | None = None
         self._bookmark: dt.datetime | None = None
         self._bad_values_logged = 0
 
@@ -201,6 +202,7 @@ class SessionsStream(EkranStream):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         self._period = self.sync_period(context)
         self._oldest_open = None
+        self._resumed_from = parse_datetime(self.get_context_state(context).get("replication_key_value"))
         if self._period.start >= self._period.end:
             self.logger.info("sessions: nothing to sync, the period %s to %s is empty", *self._period)
             return ()
@@ -310,8 +312,14 @@ class SessionsStream(EkranStream):
                 self._oldest_open = login
 
     def _window_complete(self, window: Window) -> None:
-        """Every page of ``window`` is written: move the bookmark and say so."""
+        """Every page of ``window`` is written: move the bookmark and say so.
+
+        Windows re-read in the lookback do not move it back: all before the
+        bookmark this sync started from was complete already.
+        """
         bookmark = window.end
+        if self._resumed_from is not None and self._resumed_from > bookmark:
+            bookmark = self._resumed_from
         if self._oldest_open is not None and self._oldest_open < bookmark:
             bookmark = self._oldest_open.replace(microsecond=0)
         if bookmark == self._bookmark:

@@ -317,3 +317,16 @@ def test_a_short_page_short_of_total_count_is_reported(sandbox_factory, monkeypa
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(run.records("sessions")) == 60
     assert "fewer than sessionCount=100, though totalCount=300 promised 240 more" in run.stderr
+
+
+def test_rereading_the_lookback_never_moves_the_bookmark_back(ekran):
+    # hourly windows and a 5-hour lookback: the first windows end before the
+    # bookmark the sync started from; the state keeps that bookmark meanwhile
+    bookmark = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    state = {"bookmarks": {"sessions": {"replication_key": "loginDate", "replication_key_value": bookmark.isoformat()}}}
+    run = run_tap(TAP, config_for(ekran, window_hours=1, lookback_hours=5, open_session_hold_hours=0), state=state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    values = [dt.datetime.fromisoformat(s["bookmarks"]["sessions"]["replication_key_value"]) for s in run.states()]
+    assert len(requested(ekran)) >= 7  # 7 hourly windows at least
+    assert values == sorted(values) and values[0] >= bookmark
+    assert abs((values[-1] - dt.datetime.now(UTC)).total_seconds()) < 60
