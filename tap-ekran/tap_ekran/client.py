@@ -106,15 +106,28 @@ def timespan_seconds(value: t.Any) -> float | None:
 def utc_iso(value: t.Any) -> str | None:
     """An Ekran date-time as ISO 8601 in UTC; None where it does not parse.
 
-    The API writes ``2000-01-23T04:56:07.000+00:00``; values with another
-    offset are converted, values without one are taken as UTC.
+    The API writes ``2000-01-23T04:56:07.000+00:00``: such UTC values are
+    checked and kept as written; values with another offset are converted,
+    values without one are taken as UTC.
     """
-    if not isinstance(value, str) or not value:
+    if value.__class__ is not str or not value:
         return None
-    if value.endswith(("+00:00", "Z")) and len(value) >= 20 and value[10] == "T":
-        return value  # already UTC: the usual case, kept as the API wrote it
+    if value.endswith("+00:00"):
+        try:
+            dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return value
     parsed = parse_datetime(value)
-    return parsed.isoformat() if parsed else None
+    if parsed is None:
+        return None
+    return value if value.endswith("Z") else parsed.isoformat()
+
+
+def is_unset_date(value: t.Any) -> bool:
+    """No date: null, empty, or .NET's DateTime.MinValue (0001-01-01), which
+    .NET servers write for a date never set (a session not yet ended)."""
+    return not value or (value.__class__ is str and value.startswith("0001-01-01"))
 
 
 def parse_datetime(value: t.Any) -> dt.datetime | None:

@@ -14,6 +14,7 @@ from tap_ekran.client import (
     EkranAPIError,
     EkranStream,
     config_start_date,
+    is_unset_date,
     page_of,
     parse_datetime,
     timespan_seconds,
@@ -33,8 +34,6 @@ DURATION_FIELDS = (
     ("idleTime", "idleTimeSeconds"),
     ("productivityTime", "productivityTimeSeconds"),
 )
-#: date-times the API already wrote in UTC are kept as they are
-UTC_SUFFIXES = ("+00:00", "Z")
 DATETIME_FIELDS = ("loginDate", "logoutDate")
 MAX_LOGGED_BAD_VALUES = 10
 
@@ -246,7 +245,7 @@ class SessionsStream(EkranStream):
                     f"pageIndex {page.page_index}) with sessions[{index}] that is not a session "
                     f"with a sessionId: {str(row)[:200]!r}"
                 )
-            if not row.get("logoutDate"):
+            if is_unset_date(row.get("logoutDate")):
                 open_logins.append(row.get("loginDate"))
         yield from rows
         # Reached once every session of this page has been written.
@@ -269,11 +268,15 @@ class SessionsStream(EkranStream):
         get = row.get
         for field in DATETIME_FIELDS:
             raw = get(field)
-            if raw is not None and not (raw.__class__ is str and raw.endswith(UTC_SUFFIXES)):
-                row[field] = utc_iso(raw)
-                if row[field] is None:
-                    self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
-                    row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
+            if raw is None:
+                continue
+            if is_unset_date(raw):  # an open session's logoutDate as .NET may write it
+                row[field] = None
+                continue
+            value = row[field] = utc_iso(raw)
+            if value is None:
+                self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
+                row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
         for field, seconds_field in DURATION_FIELDS:
             raw = get(field)
             seconds = row[seconds_field] = timespan_seconds(raw)

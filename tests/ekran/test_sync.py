@@ -330,3 +330,26 @@ def test_rereading_the_lookback_never_moves_the_bookmark_back(ekran):
     assert len(requested(ekran)) >= 7  # 7 hourly windows at least
     assert values == sorted(values) and values[0] >= bookmark
     assert abs((values[-1] - dt.datetime.now(UTC)).total_seconds()) < 60
+
+
+def test_odd_values_never_fail_the_sync(sandbox_factory, monkeypatch):
+    from tests.sandbox.core import Response
+
+    server = sandbox_factory("ekran", scale=10, days=1)
+    login = (dt.datetime.now(UTC) - dt.timedelta(hours=3)).replace(microsecond=0)
+    rows = [
+        {"sessionId": 1, "loginDate": login.isoformat(), "logoutDate": "0001-01-01T00:00:00",  # .NET "not set"
+         "duration": "11:22:66.6540000", "idleTime": "", "productivityTime": None},
+        {"sessionId": 2, "loginDate": "yesterday", "logoutDate": None, "duration": 42, "userId": 3},
+    ]
+    monkeypatch.setattr(server.app, "handle", lambda request: Response.json({"sessions": rows, "totalCount": 2}))
+    run = run_tap(TAP, config_for(server))
+    assert run.returncode == 0, run.stderr[-3000:]
+    first, second = sorted(run.records("sessions"), key=lambda r: r["sessionId"])[:2]
+    assert first["logoutDate"] is None  # open
+    assert first["duration"] == "11:22:66.6540000" and first["durationSeconds"] is None
+    assert first["idleTimeSeconds"] is None and first["productivityTimeSeconds"] is None
+    assert second["loginDate"] is None and second["extra"] == {"loginDateRaw": "yesterday"}
+    assert second["duration"] == "42" and second["durationSeconds"] is None
+    # the open session (MinValue logout) holds the bookmark at its login
+    assert run.bookmark("sessions")["replication_key_value"] == login.isoformat()

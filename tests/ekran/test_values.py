@@ -56,3 +56,16 @@ def test_impossible_or_foreign_time_spans_give_none(text):
 )
 def test_date_times_in_utc(text, utc):
     assert utc_iso(text) == utc
+
+
+@pytest.mark.parametrize("text", ["2000-13-40T04:56:07.000+00:00", "garbageZ", "2000-01-23T25:00:00Z"])
+def test_utc_looking_garbage_is_not_kept(text):
+    assert utc_iso(text) is None
+
+
+def test_net_min_value_means_no_date():
+    from tap_ekran.client import is_unset_date
+
+    assert is_unset_date("0001-01-01T00:00:00") and is_unset_date("0001-01-01T00:00:00.000+00:00")
+    assert is_unset_date(None) and is_unset_date("")
+    assert not is_unset_date("2000-01-23T04:56:07.000+00:00")
