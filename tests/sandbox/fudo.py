@@ -15,6 +15,11 @@ Fudo section of API-CONTRACT.md).
   ``not-envelope`` (200 JSON of another shape), ``error200`` (200 with
   ``result: error``). Each accepts any path suffix.
 
+Options besides seed/scale/days: ``definitions`` and ``subscriptions``
+(how many custom ones), ``rows_per_report`` (every report's CSV rows; default
+2 to 7 by report), ``limit_cap`` (serve at most that many per page whatever
+``limit`` asks, as an appliance with a lower maximum might), ``token``.
+
 Everything is generated from an index and the seed: reports' times come in
 pairs (two reports share each modified_at, so paging must handle ties), one
 report in ten is still generating, CSV rows are computed per row, so a
