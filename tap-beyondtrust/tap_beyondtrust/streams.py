@@ -212,8 +212,10 @@ EVENT_SCHEMA = th.PropertiesList(
     th.Property("event_type", th.StringType),
     th.Property("performed_by", entity_type("gsnumber", text_attrs=("type",))),
     th.Property("destination", entity_type("gsnumber", text_attrs=("type",))),
-    th.Property("body", th.StringType, description="The chat text; decoded from encoded_body (base64) where sent so."),
+    th.Property("body", th.StringType, description="The chat text; decoded from encoded_body (base64) where sent "
+                                                   "so, NUL and invalid UTF-8 as U+FFFD."),
     th.Property("body_was_encoded", th.BooleanType),
+    th.Property("encoded_body", th.StringType, description="The base64 encoded_body as sent (exact bytes)."),
     th.Property("filename", th.StringType),
     th.Property("filesize", th.IntegerType),
     th.Property("files", th.ArrayType(FILE)),
@@ -419,6 +421,7 @@ class TeamActivityStream(WindowedStream):
         th.Property("data", DATA_VALUES),
         th.Property("body", th.StringType),
         th.Property("body_was_encoded", th.BooleanType),
+        th.Property("encoded_body", th.StringType, description="The base64 encoded_body as sent (exact bytes)."),
         EXTRA,
     ).to_dict()
 

@@ -103,12 +103,15 @@ def children_text(el: t.Any) -> dict[str, str | None]:
 
 
 def decode_body(encoded: str | None) -> str | None:
+    """An ``encoded_body`` as text. Bytes that are not UTF-8, and NUL (which no
+    PostgreSQL text or JSON column accepts), become U+FFFD; ``encoded_body``
+    keeps the exact bytes."""
     if not encoded:
         return None
     try:
-        return base64.b64decode(encoded).decode("utf-8", "replace")
+        return base64.b64decode(encoded).decode("utf-8", "replace").replace("\x00", "\ufffd")
     except (binascii.Error, ValueError):
-        return encoded
+        return None
 
 
 # ------------------------------------------------------------------ shared parts
@@ -279,6 +282,7 @@ def session_event_record(el: t.Any, lsid: str | None, seq: int, session_end: str
         elif name == "encoded_body":
             rec["body"] = decode_body(c.text)
             rec["body_was_encoded"] = True
+            rec["encoded_body"] = text(c)
         elif name == "filename":
             rec["filename"] = text(c)
         elif name == "filesize":
@@ -398,6 +402,7 @@ def team_event_record(el: t.Any, team_id: int | None, team_name: str | None) -> 
         elif name == "encoded_body":
             rec["body"] = decode_body(c.text)
             rec["body_was_encoded"] = True
+            rec["encoded_body"] = text(c)
         else:
             extra[name] = generic(c)
     rec["extra"] = extra or None

@@ -3,6 +3,7 @@ state, tokens, archives, faults, errors."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -97,7 +98,8 @@ def test_records_are_typed_nested_and_in_utc(bt):
         dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat() for ts, _, _ in app.session_events(i, start, end)
     ], "the appliance's -05:00 times, converted to UTC"
     encoded = [e for e in events if e.get("body_was_encoded")]
-    assert encoded and all(e["body"].startswith("binary \x00\x01 chat") for e in encoded)
+    assert encoded and all(e["body"].startswith("binary \ufffd\x01 chat") for e in encoded), "NUL cannot load"
+    assert all(base64.b64decode(e["encoded_body"]).startswith(b"binary \x00\x01 chat") for e in encoded)
     members = [e for e in events if e["event_type"] == "Conference Member Added"]
     assert members and members[0]["data"]["support_teams"].startswith(";")
     sysinfo = [e for e in events if e.get("system_information")]
