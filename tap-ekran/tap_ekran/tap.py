@@ -59,25 +59,25 @@ class TapEkran(Tap):
     ).to_dict()
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """singer-sdk's schema check, then `check_config`; before any request.
+        """singer-sdk's schema check and `check_config`, every error at once,
+        before any request.
 
         Schema errors may quote a value (``12345 is not of type 'string'``), so
         secret values are masked in them. The schema's required settings are
         only enforced when syncing (singer-sdk lets --discover run without
         them); the errors of `check_config` always stop the tap.
         """
+        schema = None
         try:
-            errors = super()._validate_config(raise_errors=raise_errors)
+            schema_errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
-            raise ConfigValidationError(
-                exc.args[0] if exc.args else "Config validation failed",
-                errors=self._mask_secrets(exc.errors),
-                schema=exc.schema,
-            ) from None
+            schema_errors, schema = list(exc.errors), exc.schema
         own_errors = check_config(self._config)
-        if own_errors:
-            raise ConfigValidationError("Config validation failed", errors=own_errors)
-        return self._mask_secrets(errors)
+        if own_errors or schema is not None:
+            raise ConfigValidationError(
+                "Config validation failed", errors=self._mask_secrets([*schema_errors, *own_errors]), schema=schema,
+            ) from None
+        return self._mask_secrets(schema_errors)
 
     def _mask_secrets(self, errors: t.Iterable[str]) -> list[str]:
         secrets = [str(self._config[name]) for name in SECRET_SETTINGS if self._config.get(name) not in (None, "")]
@@ -139,8 +139,8 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
     page_size = config.get("page_size", MAX_SESSION_COUNT)
     if not isinstance(page_size, int) or not 1 <= page_size <= MAX_SESSION_COUNT:
         errors.append(
-            f"page_size must be 1 to {MAX_SESSION_COUNT}: the API answers 400 to a sessionCount "
-            f"above {MAX_SESSION_COUNT}; got {page_size!r}"
+            f"page_size must be 1 to {MAX_SESSION_COUNT} (the sessionCount of each request; the API "
+            f"answers 400 above {MAX_SESSION_COUNT}); got {page_size!r}"
         )
     retries = config.get("max_retries", 5)
     if not isinstance(retries, int) or retries < 1:

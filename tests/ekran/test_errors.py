@@ -189,19 +189,8 @@ def test_an_unreachable_server_fails_after_retries(ekran):
     [
         ({"api_url": None}, "'api_url' is a required property"),
         ({"api_token": None}, "'api_token' is a required property"),
-        ({"api_url": "ekran.example.com"}, "api_url 'ekran.example.com' must start with https://"),
-        ({"page_size": 5000}, "page_size must be 1 to 1000"),
-        ({"page_size": 0}, "page_size must be 1 to 1000"),
-        ({"window_hours": 0}, "window_hours must be more than 0"),
-        ({"lookback_hours": -1}, "lookback_hours must be 0 or more"),
-        ({"open_session_hold_hours": -2}, "open_session_hold_hours must be 0 or more"),
-        ({"start_date": "last tuesday"}, "start_date"),
-        ({"end_date": "2020-01-01"}, "end_date must be after start_date"),
-        ({"max_retries": 0}, "max_retries must be 1 or more"),
-        ({"request_timeout": 0}, "request_timeout must be more than 0"),
-        ({"paths": {"session": "/x"}}, "paths names unknown streams ['session']"),
+        ({"page_size": 5000}, "page_size must be 1 to 1000 (the sessionCount of each request; the API answers 400 above 1000); got 5000"),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a readable file"),
-        ({"api_token": "   "}, "api_token is empty"),
     ],
 )
 def test_bad_config_is_a_clear_error_before_any_request(ekran, change, message):
@@ -216,6 +205,45 @@ def test_bad_config_is_a_clear_error_before_any_request(ekran, change, message):
     assert message in run.stderr
     assert ekran.logged() == []
     assert_no_secret(run, TOKEN)
+
+
+def test_every_config_mistake_is_reported_at_once(ekran):
+    config = config_for(
+        ekran,
+        api_url="ekran.example.com",
+        page_size=0,
+        window_hours=0,
+        lookback_hours=-1,
+        open_session_hold_hours=-2,
+        start_date="last tuesday",
+        max_retries=0,
+        request_timeout=0,
+        paths={"session": "/x"},
+        verify_ssl="yes",
+    )
+    run = run_tap(TAP, config)
+    assert run.returncode != 0
+    for message in (
+        "api_url 'ekran.example.com' must start with https://",
+        "page_size must be 1 to 1000",
+        "window_hours must be more than 0",
+        "lookback_hours must be 0 or more",
+        "open_session_hold_hours must be 0 or more",
+        "start_date 'last tuesday' is not an ISO 8601 date or date-time",
+        "max_retries must be 1 or more",
+        "request_timeout must be more than 0",
+        "paths names unknown streams ['session']",
+        "'yes' is not of type 'boolean'",  # singer-sdk's schema check, in the same list
+    ):
+        assert message in run.stderr, message
+    assert ekran.logged() == []
+
+
+def test_end_before_start_and_an_empty_key_are_errors(ekran):
+    run = run_tap(TAP, config_for(ekran, end_date="2020-01-01", api_token="   "))
+    assert run.returncode != 0
+    assert "end_date must be after start_date" in run.stderr and "api_token is empty" in run.stderr
+    assert ekran.logged() == []
 
 
 def test_a_secret_of_the_wrong_type_is_not_echoed(ekran):
