@@ -20,6 +20,8 @@ RETRY_STATUSES = (429,)
 MAX_RETRY_AFTER = 600.0
 #: the most sessions the API hands out per request ("Max value: 1000")
 MAX_SESSION_COUNT = 1000
+#: OpenSSL's reason in a requests SSLError, e.g. "certificate verify failed: self-signed certificate"
+_SSL_REASON = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+)")
 #: the header Ekran reads its API key from
 API_KEY_HEADER = "ApiKey"
 #: without start_date, the first sync starts this many days ago, at midnight UTC
@@ -213,8 +215,10 @@ class EkranStream(RESTStream):
             try:
                 return retrying(*args, **kwargs)
             except requests.exceptions.SSLError as exc:
+                reason = _SSL_REASON.search(str(exc))
                 raise EkranAPIError(
-                    f"TLS verification of {self.url_base} failed ({exc.__class__.__name__}): set ca_bundle "
+                    f"TLS verification of {self.url_base} failed "
+                    f"({reason.group(1).strip() if reason else exc.__class__.__name__}): set ca_bundle "
                     "to the PEM file of the CA that signed your Ekran server's certificate "
                     "(or verify_ssl to false, for a test server only)"
                 ) from exc

@@ -56,6 +56,7 @@ def test_a_private_ca_is_refused_by_default_with_a_hint(tls_server):
     run = run_tap(TAP, config_for(url))
     assert run.returncode != 0
     assert "TLS verification of https://127.0.0.1" in run.stderr and "set ca_bundle" in run.stderr
+    assert "certificate verify failed" in run.stderr
     assert_no_secret(run, "sandbox-ekran-api-key")
 
 
