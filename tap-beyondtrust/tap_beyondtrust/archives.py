@@ -196,114 +196,11 @@ class EventArchivesStream(BeyondTrustStream):
         response = self.request_decorator(self._request)(prepared, context)
         try:
             archives = [xr.archive_listing_record(el, date)
-                        for el in iter_elements(response, ("event_archive",), "ArchiveListing")]
+                        for el in iter_elements(response, ("event_archive",), "ArchiveListing",
+                                                  "archives")]
         finally:
             response.close()
         return sorted(archives, key=lambda a: a["index"] or 0)
-
-    def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
-
-
-def _table_stream(table: str, fields: dict[str, str]) -> type[ArchiveChildStream]:
-    schema = th.PropertiesList(
-        *ARCHIVE_POSITION,
-        th.Property("row_key", th.StringType, required=True, description="The row's id (\"*\": the whole table)."),
-        th.Property("event_type", th.StringType, description="model_insert, model_update or model_delete"),
-        th.Property("id", th.IntegerType),
-        *(th.Property(name, TH_TYPES[kind]) for name, kind in fields.items()),
-        EXTRA,
-    ).to_dict()
-    return type(f"Archive_{table}_Stream", (ArchiveChildStream,), {
-        "name": f"archive_{table}", "primary_keys": ("archive_date", "archive_index", "line", "row_key"),
-        "schema": schema, "table": table, "__doc__": f"Event-archive changes to the {table} table."})
-
-
-class ArchiveSessionEventsStream(ArchiveChildStream):
-    name = "archive_session_events"
-    primary_keys = ("archive_date", "archive_index", "line")
-    schema = th.PropertiesList(
-        *ARCHIVE_POSITION,
-        th.Property("lsid", th.StringType), th.Property("name", th.StringType),
-        th.Property("data", th.ObjectType(additional_properties=True)),
-        EXTRA,
-    ).to_dict()
-
-
-class ArchiveTruncateEventsStream(ArchiveChildStream):
-    name = "archive_truncate_events"
-    primary_keys = ("archive_date", "archive_index", "line")
-    schema = th.PropertiesList(*ARCHIVE_POSITION, EXTRA).to_dict()
-
-
-class ArchiveOtherEventsStream(ArchiveChildStream):
-    """Lines of a type or table the document does not describe, kept whole."""
-
-    name = "archive_other_events"
-    primary_keys = ("archive_date", "archive_index", "line", "row_key")
-    schema = th.PropertiesList(
-        *ARCHIVE_POSITION,
-        th.Property("row_key", th.StringType, required=True),
-        th.Property("event_type", th.StringType), th.Property("table", th.StringType),
-        th.Property("id", th.IntegerType),
-        th.Property("data", th.ObjectType(additional_properties=True),
-                    description="The line's data; a value that is not an object is kept as {\"value\": ...}."),
-        EXTRA,
-    ).to_dict()
-
-
-TABLE_STREAMS = [_table_stream(table, fields) for table, fields in TABLES.items()]
-
-
-class EventArchivesStream(BeyondTrustStream):
-    """One record per event archive read; its lines go to the archive_* streams."""
-
-    name = "event_archives"
-    report = "Archive"
-    primary_keys = ("archive_date", "archive_index")
-    replication_key = "archive_key"
-    is_sorted = True
-    schema = th.PropertiesList(
-        th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
-        th.Property("archive_date", th.StringType, required=True),
-        th.Property("archive_index", th.IntegerType, required=True),
-        th.Property("time", th.DateTimeType),
-        th.Property("end_time", th.DateTimeType),
-        th.Property("lines", th.IntegerType, description="Events (lines) in the archive."),
-    ).to_dict()
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._children: dict[str, Stream] = {}
-
-    # children are fed directly, never synced per record
-    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
-
-    def _route_targets(self) -> None:
-        self._children = {s.name: s for s in self.child_streams if s.selected}
-        for child in self._children.values():
-            child._write_schema_message()
-
-    # ------------------------------------------------------------ listing
-    def _listing(self, context: t.Any, date: str) -> list[dict]:
-        stream = self
-
-        class _Listing:
-            report = "ArchiveListing"
-
-        prepared = self.build_prepared_request(
-            method="GET", url=self.get_url(context),
-            params={"generate_report": "ArchiveListing", "date": date}, headers=self.http_headers)
-        response = self.request_decorator(self._request)(prepared, context)
-        try:
-            archives = []
-            for el in iter_elements(response, ("event_archive",), _Listing.report):
-                archives.append(xr.archive_listing_record(el, date))
-            return sorted(archives, key=lambda a: a["index"] or 0)
-        finally:
-            response.close()
-            del stream
 
     def get_records(self, context: t.Any) -> t.Iterable[dict]:
         self._route_targets()

@@ -390,13 +390,15 @@ class BeyondTrustStream(RESTStream):
 
 
 # ------------------------------------------------------------------ xml
-def iter_elements(response: requests.Response, tags: t.Sequence[str], report: str) -> t.Iterator[t.Any]:
+def iter_elements(response: requests.Response, tags: t.Sequence[str], report: str,
+                  root: str | None = None) -> t.Iterator[t.Any]:
     """The ``end`` of each element named in ``tags`` (local names), streamed.
 
     The caller turns each one into records before asking for the next; it is
     then cleared, with its already-read siblings, so nothing accumulates. An
     ``<error>`` answer, or an ``<error>`` in the report's root element, fails
-    with the appliance's message.
+    with the appliance's message; so does an answer whose root is not ``root``
+    in the reporting namespace (rather than reading no rows from it).
     """
     raw = response.raw
     raw.decode_content = True
@@ -417,6 +419,12 @@ def iter_elements(response: requests.Response, tags: t.Sequence[str], report: st
             if parent is not None:
                 while el.getprevious() is not None:
                     del parent[0]
+        found = parser.root
+        if root is not None and (found is None or found.tag != tag(root)):
+            name = found.tag if found is not None else "nothing"
+            raise BeyondTrustAPIError(
+                f"BeyondTrust {report} answered <{name}> where the document names <{root}> in the "
+                f"namespace {NS}")
     except etree.XMLSyntaxError as exc:
         path = urlparse(response.url).path
         raise BeyondTrustAPIError(

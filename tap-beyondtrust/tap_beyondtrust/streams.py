@@ -200,7 +200,7 @@ class SupportSessionsStream(WindowedStream):
     schema = SESSION_SCHEMA
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        for el in iter_elements(response, ("session",), self.report):
+        for el in iter_elements(response, ("session",), self.report, "session_list"):
             yield xr.session_record(el)
 
 
@@ -241,7 +241,7 @@ class SupportSessionEventsStream(WindowedStream):
         current = None
         seq = 0
         lsid = end = None
-        for el in iter_elements(response, ("event", "session"), self.report):
+        for el in iter_elements(response, ("event", "session"), self.report, "session_list"):
             if el.tag == session_tag:
                 current = None
                 continue
@@ -273,7 +273,7 @@ class SupportSessionListingStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         fields = _window_fields(window)
-        for el in iter_elements(response, ("session_summary",), self.report):
+        for el in iter_elements(response, ("session_summary",), self.report, "session_summary_list"):
             record = xr.listing_record(el)
             record.update(fields)
             yield record
@@ -312,7 +312,7 @@ class SupportSessionSummaryStream(WindowedStream):
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         period = {"report_type": context["report_type"], "period_start": unix_iso(window[0]),
                   "period_end": unix_iso(window[0] + DAY)}
-        for el in iter_elements(response, ("summary",), self.report):
+        for el in iter_elements(response, ("summary",), self.report, "summary_list"):
             record = xr.summary_record(el)
             record.update(period)
             yield record
@@ -353,7 +353,7 @@ class CustomerExitSurveysStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         fields = _window_fields(window)
-        for el in iter_elements(response, ("exit_survey",), self.report):
+        for el in iter_elements(response, ("exit_survey",), self.report, "exit_survey_list"):
             record = xr.survey_record(el)
             record.update(fields)
             yield record
@@ -382,7 +382,7 @@ class SupportTeamsStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         fields = _window_fields(window)
-        for el in iter_elements(response, ("team_activity",), self.report):
+        for el in iter_elements(response, ("team_activity",), self.report, "team_activity_list"):
             record: dict[str, t.Any] = {"id": xr.as_int(el.get("id")), "name": el.get("name"),
                                         "logged_in_representatives": []}
             extra = {k: v for k, v in el.attrib.items() if k not in ("id", "name")}
@@ -428,7 +428,7 @@ class TeamActivityStream(WindowedStream):
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         keys = _Occurrences()
         activity_tag = f"{{{xr.NS}}}team_activity"
-        for el in iter_elements(response, ("event",), self.report):
+        for el in iter_elements(response, ("event",), self.report, "team_activity_list"):
             events = el.getparent()
             activity = events.getparent() if events is not None else None
             if activity is None or activity.tag != activity_tag:
@@ -459,7 +459,7 @@ class JumpItemsStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         keys = _Occurrences()
-        for el in iter_elements(response, ("jump_item_event",), self.report):
+        for el in iter_elements(response, ("jump_item_event",), self.report, "jump_item_event_list"):
             record = xr.jump_item_record(el)
             record["event_id"] = keys.key(record)
             yield record
@@ -484,7 +484,8 @@ class VaultAccountActivityStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         keys = _Occurrences()
-        for el in iter_elements(response, ("vault_account_activity",), self.report):
+        for el in iter_elements(response, ("vault_account_activity",), self.report,
+                                 "vault_account_activity_list"):
             record = xr.vault_record(el)
             record["event_id"] = keys.key(record)
             yield record
@@ -530,7 +531,7 @@ class LicenseUsageStream(BeyondTrustStream):
                 "group_by": self.group_by}
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        for el in iter_elements(response, ("license_time_interval",), self.report):
+        for el in iter_elements(response, ("license_time_interval",), self.report, "license_usage"):
             yield xr.license_interval_record(el, self.group_by)
 
 
@@ -558,7 +559,7 @@ class ArchiveListingStream(WindowedStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         date = _day(window[0])
-        for el in iter_elements(response, ("state_archive", "event_archive"), self.report):
+        for el in iter_elements(response, ("state_archive", "event_archive"), self.report, "archives"):
             yield xr.archive_listing_record(el, date)
 
 

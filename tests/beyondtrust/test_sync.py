@@ -283,6 +283,14 @@ def test_an_error_element_fails_with_the_appliance_message(sandbox_factory, repo
     assert reports(server, report)[0]["status"] == 200  # the error came with HTTP 200
 
 
+@pytest.mark.parametrize("namespace", ["", "https://example.com/not-the-reporting-namespace"])
+def test_an_answer_outside_the_reporting_namespace_fails_instead_of_reading_nothing(sandbox_factory, namespace):
+    server = sandbox_factory("beyondtrust", scale=100, days=2, xml_namespace=namespace)
+    run = run_tap(TAP, config_for(server), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "where the document names <session_list>" in run.stderr
+
+
 def test_malformed_xml_fails_loudly(bt):
     bt.add_fault("malformed", path="/api/reporting")
     run = run_tap(TAP, config_for(bt), streams=["support_sessions"])

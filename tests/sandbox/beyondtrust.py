@@ -121,6 +121,7 @@ class App(VendorApp):
         archive_events: int = 40,
         event_padding: int = 0,
         reject_reports: t.Sequence[str] = (),
+        xml_namespace: str = NS,
         now: float | None = None,
     ) -> None:
         self.seed = seed
@@ -131,6 +132,8 @@ class App(VendorApp):
         self.event_padding = event_padding
         # reports the API account may not run: answered with <error> (HTTP 200)
         self.reject_reports = set(reject_reports)
+        # the namespace report answers declare (a wrong one: a broken contract the tap must catch)
+        self.xmlns = f' xmlns="{xml_namespace}"' if xml_namespace else ""
         self.init_now = int(now if now is not None else time.time())
         today = dt.datetime.fromtimestamp(self.init_now, dt.UTC).date()
         self.first_ts = int(dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(),
@@ -621,7 +624,7 @@ class App(VendorApp):
 
     def _stream(self, root: str, head: str, rows: t.Iterable[str]) -> Response:
         def body() -> t.Iterator[bytes]:
-            yield XML_HEAD + f'<{root} xmlns="{NS}">{head}'.encode()
+            yield XML_HEAD + f"<{root}{self.xmlns}>{head}".encode()
             batch: list[str] = []
             size = 0
             for row in rows:
