@@ -391,8 +391,8 @@ class FudoListStream(FudoStream):
         return frozenset(self.schema["properties"]) - {"extra"}
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        undeclared = row.keys() - self._declared
-        extra = {key: row.pop(key) for key in undeclared} if undeclared else None
+        declared = self._declared
+        extra = None if row.keys() <= declared else {key: row.pop(key) for key in row.keys() - declared}
         for key in self.id_fields:
             value = row.get(key)
             if value is not None and not isinstance(value, str):
@@ -413,10 +413,23 @@ class FudoListStream(FudoStream):
 
 
 def utc_text(value: t.Any) -> str:
-    """``iso_utc`` of a time string; the common ``...:SS.ffffffZ`` form by slicing."""
-    if type(value) is str and len(value) == 27 and value[26] == "Z" and value[19] == "." and value[10] == "T":
-        return value[:26] + "+00:00"
+    """``iso_utc`` of a time string; UTC times with microseconds by slicing."""
+    if type(value) is str and value[10:11] == "T" and value[19:20] == ".":
+        if len(value) == 27 and value[26] == "Z":
+            return value[:26] + "+00:00"
+        if len(value) == 32 and value.endswith("+00:00"):
+            return value
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(_UTC).isoformat(timespec="microseconds")
     return iso_utc(parse_datetime(value))
+
+
+_UTC = dt.timezone.utc
+_fromisoformat = dt.datetime.fromisoformat
 
 
 class _RememberingMask(SelectionMask):

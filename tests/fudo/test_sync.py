@@ -85,7 +85,10 @@ def test_records_are_typed_ids_are_strings_times_are_utc(fudo):
     generated = dt.datetime.fromisoformat(report["generated_at"])
     modified = dt.datetime.fromisoformat(report["modified_at"])
     assert modified - generated == dt.timedelta(seconds=30)
-    assert report["extra"] is None
+    # attributes the document does not name are kept in `extra`, not dropped
+    extras = {r["id"]: r["extra"] for r in run.records("reports")}
+    assert extras[str(REPORT_ID_BASE + 115)] == {"retention_locked": True}
+    assert extras[str(REPORT_ID_BASE + 116)] is None
     pending = next(r for r in run.records("reports") if not r["is_ready"])
     assert pending["generated_at"] is None and pending["status"] == "generating"
 

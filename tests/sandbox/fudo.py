@@ -160,7 +160,7 @@ class App(VendorApp):
         ready = self.report_ready(i)
         defined = self.report_defined_id(i)
         title = next(title for pid, title, _ in PREDEFINED if pid == defined)
-        return {
+        report = {
             "id": str(REPORT_ID_BASE + i),
             "title": f"{title} #{i + 1}",
             "defined_report_id": defined,
@@ -174,6 +174,9 @@ class App(VendorApp):
             "modified_at": _iso(modified),
             "is_ready": ready,
         }
+        if i % 5 == 0:
+            report["retention_locked"] = True  # an attribute the document does not name
+        return report
 
     def _report_order(self) -> list[tuple[int, int]]:
         if self._order is None:
