@@ -280,6 +280,9 @@ class ReportRowsStream(FudoStream):
                         emitted = number
                         yield number, cells
                 return
+            except csv.Error as exc:
+                msg = f"{endpoint_of(response, self.path)}: the CSV cannot be read after row {emitted}: {exc}"
+                raise FatalAPIError(msg) from None
             except _READ_ERRORS as exc:
                 attempt += 1
                 endpoint = endpoint_of(response, self.path)
