@@ -15,7 +15,8 @@ from tests.sandbox import start
 
 
 
-def test_two_accounts_keep_their_own_data_and_state(tmp_path):
+def test_two_accounts_keep_their_own_data_and_state(sandboxes, tmp_path):
+    # `sandboxes` installs the project's plugins; this test brings its own servers
     eu = start("activtrak", scale=1200, seed=7, users=3, computers=2)
     us = start("activtrak", scale=1700, seed=8, users=4, computers=2)
     try:
@@ -27,7 +28,6 @@ def test_two_accounts_keep_their_own_data_and_state(tmp_path):
             "TARGET_DUCKDB_FILEPATH": str(warehouse),
         }
         suffix = f"accounts-{uuid.uuid4().hex[:8]}"
-        meltano("install", "extractors", "tap-activtrak--eu", "tap-activtrak--us", env=env, quiet=True)
         for tap in ("tap-activtrak--eu", "tap-activtrak--us"):
             meltano("run", "--state-id-suffix", suffix, tap, "target-duckdb", env=env, quiet=True)
         counts = warehouse_counts(warehouse)

@@ -4,6 +4,7 @@ alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -18,6 +19,19 @@ from tests.e2e.postgres_cases import postgres, test_postgres_counts_types_upsert
 pytestmark = pytest.mark.e2e
 
 TAPS = meltano_taps()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_meltano_dir(tmp_path_factory):
+    """The plugins, run folders and state of these tests live apart from the
+    project's own .meltano (the demo's), so that neither disturbs the other."""
+    previous = os.environ.get("MELTANO_SYS_DIR_ROOT")
+    os.environ["MELTANO_SYS_DIR_ROOT"] = str(tmp_path_factory.mktemp("meltano"))
+    yield
+    if previous is None:
+        del os.environ["MELTANO_SYS_DIR_ROOT"]
+    else:
+        os.environ["MELTANO_SYS_DIR_ROOT"] = previous
 
 
 @pytest.fixture(scope="module")
