@@ -122,6 +122,7 @@ def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
     run = ok(run_tap(TAP, config_for(bt), streams=["support_sessions", "license_usage",
                                                    "customer_exit_surveys", "jump_items"]))
     assert len(bt.logged("/oauth2/token")) == 1
+    assert_no_secret(run, SECRET, *bt.app.tokens)  # neither the secret nor the access token
     calls = bt.logged("/api/reporting")
     assert calls and all(c["auth"] and c["connection"] == "close" and c["status"] == 200 for c in calls)
     windows = [(int(c["params"]["end_time"]), int(c["params"]["duration"])) for c in reports(bt, "SupportSession")]
