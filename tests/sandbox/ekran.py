@@ -54,6 +54,15 @@ def _mix(value: int) -> int:
 
 
 class App(VendorApp):
+    """The Ekran sessions API.
+
+    ``scale`` sessions over ``days`` days ending at ``now`` (default: the
+    moment of construction); ``bad_every``: one session in this many has the
+    impossible productivityTime (0: none); ``utc_offset_minutes``: the offset
+    the server writes its date-times with; ``extra_fields``: add a field the
+    document does not name (``domainName``) to every session.
+    """
+
     name = "ekran"
 
     def __init__(
