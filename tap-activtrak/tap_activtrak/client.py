@@ -16,6 +16,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 RETRY_STATUSES = (429,)
 MAX_RETRY_AFTER = 600.0
+DEFAULT_START_DAYS_AGO = 30
 
 
 class ActivTrakAPIError(FatalAPIError):
@@ -76,6 +77,20 @@ class ActivTrakStream(RESTStream):
     #: the default path, overridable through the `paths` setting
     default_path: str = ""
     page_size = 1000
+
+    @property
+    def start_date(self) -> dt.date:
+        """``start_date``, or 30 days ago (UTC) when it is not set."""
+        configured = self.config.get("start_date")
+        if configured:
+            return dt.date.fromisoformat(str(configured)[:10])
+        return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
+
+    def get_starting_timestamp(self, context: dict | None) -> dt.datetime | None:
+        started = super().get_starting_timestamp(context)
+        if started is None:
+            return dt.datetime.combine(self.start_date, dt.time(), dt.timezone.utc)
+        return started
 
     @property
     def url_base(self) -> str:

@@ -200,7 +200,7 @@ class WorkingHoursStream(ActivTrakStream):
         if self.get_context_state(context).get("replication_key_value"):
             # lookback_days=2 re-reads the bookmark's day and the one before it
             lookback = int(self.config.get("lookback_days", 2))
-            start = max(start - dt.timedelta(days=lookback - 1), _config_start(self.config))
+            start = max(start - dt.timedelta(days=lookback - 1), self.start_date)
         return min(start, last), last
 
     def get_url_params(self, context: dict | None, next_page_token: DayWindow | None) -> dict[str, t.Any]:
@@ -238,10 +238,6 @@ class WorkingHoursComputersStream(WorkingHoursStream):
     entity_list = "computers"
     primary_keys = ("date", "userid", "computers_key")
     schema = _working_hours_schema("userid", "computers")
-
-
-def _config_start(config: t.Mapping[str, t.Any]) -> dt.date:
-    return dt.date.fromisoformat(str(config["start_date"])[:10])
 
 
 STREAM_TYPES = (ActivityLogStream, WorkingHoursUsersStream, WorkingHoursComputersStream)

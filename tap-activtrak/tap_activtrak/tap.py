@@ -13,7 +13,6 @@ from singer_sdk.exceptions import ConfigValidationError
 from tap_activtrak.streams import STREAM_TYPES
 
 DEFAULT_API_URL = "https://api.activtrak.com"
-DEFAULT_START_DAYS_AGO = 30
 ENTITY_SETTINGS = ("user_id", "group_id", "computer_id")
 
 
@@ -59,9 +58,6 @@ class TapActivTrak(Tap):
         errors = check_config(self._config)
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
-        if not self._config.get("start_date"):
-            start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
-            self._config["start_date"] = start.isoformat()
 
     def discover_streams(self) -> list:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]

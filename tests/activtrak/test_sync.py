@@ -230,3 +230,14 @@ def test_days_without_rows_do_not_stop_the_windows(activtrak):
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.counts() == {"working_hours_computers": 6 * 4}
     assert len(activtrak.logged("workinghours")) == 16
+
+
+def test_without_start_date_the_first_sync_starts_30_days_ago(activtrak):
+    config = {k: v for k, v in config_for(activtrak).items() if k != "start_date"}
+    run = run_tap(TAP, config, streams=["activity_log", "working_hours_users"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    thirty_days_ago = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=30)).isoformat()
+    assert activtrak.logged("activitylog")[0]["params"]["startDate"] == thirty_days_ago
+    assert activtrak.logged("workinghours")[0]["params"]["from"] == thirty_days_ago
+    # the sandbox's six days are all within the last 30
+    assert run.counts() == {"activity_log": 2500, "working_hours_users": 6 * 7}
