@@ -237,8 +237,8 @@ class EventArchivesStream(BeyondTrustStream):
                     # only archive_* streams chosen: the SDK keeps no state for an
                     # unselected stream, but the archive must still count as read
                     self._increment_stream_state(record, context=context)
-                    self._write_state_message()
                 yield record
+                self._write_state_message()  # the archive is read: say so before the next one
             day += dt.timedelta(days=1)
 
     def _warn_if_missing(self, bookmark: str, archives: list[dict], same_day: bool, done_index: int) -> bool:

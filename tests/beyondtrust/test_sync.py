@@ -123,6 +123,7 @@ def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
                                                    "customer_exit_surveys", "jump_items"]))
     assert len(bt.logged("/oauth2/token")) == 1
     assert_no_secret(run, SECRET, *bt.app.tokens)  # neither the secret nor the access token
+    assert bt.logged("/oauth2/token")[0]["connection"] == "close"
     calls = bt.logged("/api/reporting")
     assert calls and all(c["auth"] and c["connection"] == "close" and c["status"] == 200 for c in calls)
     windows = [(int(c["params"]["end_time"]), int(c["params"]["duration"])) for c in reports(bt, "SupportSession")]
@@ -364,3 +365,16 @@ def test_the_next_sync_starts_lookback_seconds_before_the_window_bookmark(bt):
     assert int(first_window["end_time"]) == int(bookmark.timestamp()) - 2 * 86400
     again = set(keys(second, "support_sessions"))
     assert again and again <= set(keys(first, "support_sessions")), "re-read rows, upserted by lsid"
+
+
+def test_killed_archive_sync_resumes_at_the_archive_it_was_in(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=50, days=2, archive_count=3, archive_events=3000)
+    config = archive_config(server)
+    expected = server.app.info()["expected_counts"]
+    per_archive = sum(expected[s] for s in ARCHIVE_STREAMS if s != "event_archives") // 3
+    killed = run_tap_until(TAP, config, records_before_kill=per_archive * 3 // 2, streams=ARCHIVE_STREAMS)
+    assert killed.counts()["event_archives"] == 1, "killed inside the second archive"
+    resumed = ok(run_tap(TAP, config, state=killed.states()[-1], streams=ARCHIVE_STREAMS))
+    assert resumed.counts()["event_archives"] == 2, "the first archive is not read again"
+    for stream in ARCHIVE_STREAMS:
+        assert len(set(keys(killed, stream)) | set(keys(resumed, stream))) == expected[stream], stream
