@@ -353,3 +353,14 @@ def test_odd_values_never_fail_the_sync(sandbox_factory, monkeypatch):
     assert second["duration"] == "42" and second["durationSeconds"] is None
     # the open session (MinValue logout) holds the bookmark at its login
     assert run.bookmark("sessions")["replication_key_value"] == login.isoformat()
+
+
+def test_without_start_date_the_first_sync_starts_30_days_ago_at_midnight(sandbox_factory):
+    server = sandbox_factory("ekran", scale=200, days=40)
+    config = config_for(server)
+    del config["start_date"]
+    run = run_tap(TAP, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected_start = midnight(dt.datetime.now(UTC).date() - dt.timedelta(days=30))
+    assert ts(requested(server)[0][0]) == expected_start.timestamp()
+    assert len(set(session_ids(run.records("sessions")))) == server.app.info()["expected_counts"]["sessions"] < 200
