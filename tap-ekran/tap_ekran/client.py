@@ -262,13 +262,19 @@ class EkranStream(RESTStream):
         if token:
             detail = detail.replace(token, "***")
         hint = {
-            400: " (the request body was {start, end, sessionCount, pageIndex})",
+            400: f" (the request body was {_request_body(response)})",
             401: " (check the api_token setting: it is sent as the ApiKey header)",
             403: " (the API key lacks permission to read sessions)",
             404: " (check api_url and paths.sessions; this endpoint exists on self-hosted Ekran servers, not in SaaS)",
             405: " (check api_url and paths.sessions: the path must accept POST)",
         }.get(response.status_code, "")
         return f"Ekran POST {path} answered {response.status_code} {response.reason}: {detail}{hint}"
+
+
+def _request_body(response: requests.Response) -> str:
+    """The JSON body the tap sent (times, page size and index: nothing secret)."""
+    body = getattr(response.request, "body", None) or b""
+    return (body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body))[:300]
 
 
 def _error_detail(response: requests.Response) -> str:

@@ -116,6 +116,7 @@ def test_a_client_error_fails_at_once_with_the_servers_message(ekran):
     assert run.returncode != 0
     assert len(ekran.logged()) == 2
     assert "400" in run.stderr and "injected 400" in run.stderr
+    assert '(the request body was {"start": "' in run.stderr and '"pageIndex": 1}' in run.stderr
     assert_no_secret(run, TOKEN)
 
 
