@@ -292,6 +292,11 @@ class SessionsStream(EkranStream):
             row["extra"] = extra
         return row
 
+    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict | None]:
+        """None: sessions has no child streams. (singer-sdk's default hands
+        each record on as a child context and copies it: ~5% of the CPU.)"""
+        return ()
+
     def _log_bad_value(self, row: dict, field: str, raw: t.Any, problem: str) -> None:
         self._bad_values_logged += 1
         if self._bad_values_logged <= MAX_LOGGED_BAD_VALUES:
