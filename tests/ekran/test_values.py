@@ -69,3 +69,33 @@ def test_net_min_value_means_no_date():
     assert is_unset_date("0001-01-01T00:00:00") and is_unset_date("0001-01-01T00:00:00.000+00:00")
     assert is_unset_date(None) and is_unset_date("")
     assert not is_unset_date("2000-01-23T04:56:07.000+00:00")
+
+
+def _throttled(retry_after: str | None):
+    import requests
+    from singer_sdk.exceptions import RetriableAPIError
+
+    response = requests.Response()
+    response.status_code = 429
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return RetriableAPIError("429", response)
+
+
+def test_retry_waits_follow_retry_after_else_double():
+    import datetime as dt
+    import email.utils
+
+    from tap_ekran.tap import TapEkran
+
+    tap = TapEkran(config={"api_url": "https://ekran.example.com", "api_token": "t", "retry_backoff_seconds": 0.5},
+                   parse_env_config=False)
+    waits = tap.streams["sessions"].backoff_wait_generator()
+    next(waits)
+    in_a_minute = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60), usegmt=True)
+    assert waits.send(_throttled(None)) == 0.5
+    assert waits.send(_throttled("3")) == 3.0
+    assert waits.send(_throttled(None)) == 2.0  # 0.5 * 2**2: the third retry
+    assert 55 <= waits.send(_throttled(in_a_minute)) <= 60
+    assert waits.send(_throttled("86400")) == 600.0  # capped
+    assert waits.send(_throttled("soon")) == 0.5 * 2**5
