@@ -28,7 +28,7 @@ from lxml import etree
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
 NS = "https://www.beyondtrust.com/namespaces/API/reporting"
 ERROR_TAG = f"{{{NS}}}error"
@@ -338,7 +338,7 @@ class BeyondTrustStream(RESTStream):
         raise NotImplementedError  # rows are read by read_report
 
     def get_new_paginator(self) -> BaseAPIPaginator:
-        return WindowPaginator([None])  # type: ignore[list-item]
+        return SinglePagePaginator()  # one answer per request; windowed streams walk a WindowPaginator
 
     def rows(self, response: requests.Response, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         """Records of one answer; subclasses parse the body as a stream."""

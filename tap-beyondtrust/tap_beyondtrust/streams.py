@@ -20,6 +20,7 @@ from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
 from tap_beyondtrust.client import (
     BeyondTrustStream,
+    WindowPaginator,
     default_start,
     iter_elements,
     make_windows,
@@ -97,12 +98,15 @@ class WindowedStream(BeyondTrustStream):
         return make_windows(lo, self.sync_end(), size, align=self.align)
 
     def request_records(self, context: t.Any) -> t.Iterable[dict]:
-        for window in self.windows(context):
+        paginator = WindowPaginator(self.windows(context))
+        while not paginator.finished:
+            window = paginator.current_value
             self._window_lo = window[0]
             yield from self.read_report(context, window)
             self._window_lo = None
             super()._increment_stream_state({self.replication_key: unix_iso(window[1])}, context=context)
             self._write_state_message()
+            paginator.advance(None)  # type: ignore[arg-type]
 
     def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
         if self._window_lo is not None:  # mid-window: the bookmark stays at the window's start

@@ -22,6 +22,15 @@ the sandbox started, except every ``OPEN_EVERY``-th, which stays open until
 ``advance()`` closes it (a late arrival: started long ago, ended now).
 ``advance()`` also adds new sessions, team/jump/vault events, a peak-licence
 hour and one more event archive.
+
+Options beside ``seed``/``scale`` (sessions)/``days``: ``token_lifetime``
+(seconds; short ones let tests expire a token mid-sync), ``utc_offset_minutes``
+(the appliance's offset), ``*_events_per_day`` (team, Jump Item, Vault),
+``archive_count`` and ``archive_events`` (event archives of 10 minutes and
+their lines), ``event_padding`` (bytes of chat text per event: large answers
+cheaply), ``reject_reports`` (reports answered with an ``<error>``, as for an
+account without the permission), ``xml_namespace`` (a wrong one breaks the
+contract on purpose).
 """
 
 from __future__ import annotations
