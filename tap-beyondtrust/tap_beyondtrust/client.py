@@ -380,7 +380,8 @@ class BeyondTrustStream(RESTStream):
                 if attempt + 1 >= tries:
                     raise BeyondTrustAPIError(
                         f"BeyondTrust {self.report} (stream {self.name}): the answer broke off "
-                        f"{tries} times ({type(exc).__name__}); no partial report was kept") from None
+                        f"{tries} times ({type(exc).__name__}); the sync stops and the bookmark stays "
+                        f"at the start of this answer's window") from None
                 wait = base * 2**attempt
                 self.logger.warning("BeyondTrust %s answer broke off after %d rows (%s); asking again in %.2fs",
                                     self.report, seen, type(exc).__name__, wait)

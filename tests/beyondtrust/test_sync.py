@@ -378,3 +378,13 @@ def test_killed_archive_sync_resumes_at_the_archive_it_was_in(sandbox_factory):
     assert resumed.counts()["event_archives"] == 2, "the first archive is not read again"
     for stream in ARCHIVE_STREAMS:
         assert len(set(keys(killed, stream)) | set(keys(resumed, stream))) == expected[stream], stream
+
+
+def test_an_answer_that_keeps_breaking_off_fails_and_keeps_the_bookmark(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=800, days=3)
+    server.add_fault("reset", path="/api/reporting", times=10)
+    run = run_tap(TAP, config_for(server, window_days=40, max_retries=3), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "broke off 3 times" in run.stderr
+    bookmarks = [s["bookmarks"].get("support_sessions", {}) for s in run.states()]
+    assert not any(b.get("replication_key_value") for b in bookmarks), "no window counted as read"
