@@ -192,6 +192,8 @@ def test_vendor_error_message_reaches_the_user(activtrak):
         ({"api_url": "ftp://example.com"}, "api_url"),
         ({"window_days": 0}, "window_days"),
         ({"api_token": None}, "api_token"),
+        ({"lookback_days": "two"}, "lookback_days"),
+        ({"api_token": 987654321}, "<api_token>"),  # the schema error quotes the value: masked
     ],
 )
 def test_bad_config_fails_before_any_request(activtrak, change, message):
@@ -201,7 +203,7 @@ def test_bad_config_fails_before_any_request(activtrak, change, message):
     assert message in run.stderr
     assert activtrak.logged() == []
     if "api_token" in config:
-        assert_no_secret(run, TOKEN)
+        assert_no_secret(run, str(config["api_token"]))
 
 
 def test_one_entity_filter_is_sent(activtrak):

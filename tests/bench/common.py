@@ -10,11 +10,16 @@ The figure that matters is the ratio of CPU seconds per record: plain / tap
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import typing as t
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclasses.dataclass
@@ -40,22 +45,27 @@ class BenchResult:
 
 
 def measure(cmd: t.Sequence[str], env: dict | None = None, stdout: t.Any = subprocess.DEVNULL) -> Measure:
-    """Run ``cmd``; its CPU seconds (user+sys) and peak RSS, via wait4."""
+    """Run ``cmd``; its CPU seconds (user+sys) and peak RSS, via wait4 in a
+    small launcher process (see rusage.py: a child of this process would
+    report this process's size as its own peak)."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    stderr_chunks = []
-    assert proc.stderr is not None
-    for chunk in iter(lambda: proc.stderr.read(65536), b""):
-        stderr_chunks.append(chunk[-4096:])
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
+        proc = subprocess.Popen([sys.executable, "-m", "tests.bench.rusage", str(report), *cmd],
+                                stdout=stdout, stderr=subprocess.PIPE, env={**os.environ, **(env or {})},
+                                cwd=ROOT)
+        stderr_chunks = []
+        assert proc.stderr is not None
+        for chunk in iter(lambda: proc.stderr.read(65536), b""):
+            stderr_chunks.append(chunk[-4096:])
+        proc.wait()
+        usage = json.loads(report.read_text()) if report.exists() else {"returncode": proc.returncode}
     wall = time.monotonic() - start
-    if proc.returncode != 0:
+    if usage["returncode"] != 0:
         tail = b"".join(stderr_chunks)[-3000:].decode(errors="replace")
-        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}:\n{tail}")
+        raise RuntimeError(f"{cmd[0]} exited {usage['returncode']}:\n{tail}")
     # ru_maxrss is in kilobytes on Linux
-    return Measure(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall, proc.returncode)
+    return Measure(usage["cpu_seconds"], usage["maxrss_kb"] / 1024, wall, usage["returncode"])
 
 
 def python_module(module: str, *args: str) -> list[str]:
