@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_beyondtrust import xmlrows as xr
@@ -195,7 +196,8 @@ SESSION_SCHEMA = th.PropertiesList(
 
 
 class SupportSessionsStream(WindowedStream):
-    """SupportSession: one record per ended session; its events go to support_session_events."""
+    """SupportSession: one record per ended session. The same answer feeds
+    support_session_events (its child), so the report is downloaded once."""
 
     name = "support_sessions"
     report = "SupportSession"
@@ -203,9 +205,40 @@ class SupportSessionsStream(WindowedStream):
     replication_key = "end_time"
     schema = SESSION_SCHEMA
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._events: Stream | None = None
+
+    def request_records(self, context: t.Any) -> t.Iterable[dict]:
+        self._events = next((s for s in self.child_streams if s.selected), None)
+        if self._events is not None:
+            self._events._write_schema_message()
+        yield from super().request_records(context)
+
+    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
+        return iter(())  # the events are handed over in post_process, not synced per session
+
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        with_events = self._events is not None
         for el in iter_elements(response, ("session",), self.report, "session_list"):
-            yield xr.session_record(el)
+            record = xr.session_record(el)
+            if with_events:
+                record[EVENTS_KEY] = [
+                    xr.session_event_record(ev, record["lsid"], seq, record.get("end_time"))
+                    for seq, ev in enumerate(el.iterfind(SESSION_EVENTS_PATH), start=1)]
+            yield record
+
+    def post_process(self, row: dict, context: t.Any = None) -> dict | None:
+        # runs once per record kept (never for rows skipped after a retried answer)
+        events = row.pop(EVENTS_KEY, None)
+        if events and self._events is not None:
+            for event in events:
+                self._events._write_record_message(event)
+        return row
+
+
+EVENTS_KEY = "__session_events"
+SESSION_EVENTS_PATH = f"{{{xr.NS}}}session_details/{{{xr.NS}}}event"
 
 
 EVENT_SCHEMA = th.PropertiesList(
@@ -231,35 +264,18 @@ EVENT_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class SupportSessionEventsStream(WindowedStream):
-    """The session_details events of SupportSession, one record per event."""
+class SupportSessionEventsStream(Stream):
+    """The session_details events of SupportSession, one record per event: fed by
+    support_sessions from the same answer, kept incremental by its windows."""
 
     name = "support_session_events"
-    report = "SupportSession"
+    parent_stream_type = SupportSessionsStream
     primary_keys = ("lsid", "seq")
-    replication_key = "session_end_time"
     schema = EVENT_SCHEMA
+    TYPE_CONFORMANCE_LEVEL = WindowedStream.TYPE_CONFORMANCE_LEVEL
 
-    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        session_tag = f"{{{xr.NS}}}session"
-        current = None
-        seq = 0
-        lsid = end = None
-        for el in iter_elements(response, ("event", "session"), self.report, "session_list"):
-            if el.tag == session_tag:
-                current = None
-                continue
-            details = el.getparent()
-            session = details.getparent() if details is not None else None
-            if session is None or session.tag != session_tag:
-                continue
-            if session is not current:
-                current, seq = session, 0
-                lsid = session.get("lsid")
-                end_el = session.find(f"{{{xr.NS}}}end_time")
-                end = xr.element_time(end_el) if end_el is not None else None
-            seq += 1
-            yield xr.session_event_record(el, lsid, seq, end)
+    def get_records(self, context: t.Any) -> t.Iterable[dict]:
+        return iter(())
 
 
 class SupportSessionListingStream(WindowedStream):

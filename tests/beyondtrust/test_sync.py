@@ -388,3 +388,21 @@ def test_an_answer_that_keeps_breaking_off_fails_and_keeps_the_bookmark(sandbox_
     assert "broke off 3 times" in run.stderr
     bookmarks = [s["bookmarks"].get("support_sessions", {}) for s in run.states()]
     assert not any(b.get("replication_key_value") for b in bookmarks), "no window counted as read"
+
+
+def test_sessions_and_their_events_share_one_download_per_window(bt):
+    both = ok(run_tap(TAP, config_for(bt), streams=["support_sessions", "support_session_events"]))
+    windows = [(c["params"]["end_time"], c["params"]["duration"]) for c in reports(bt, "SupportSession")]
+    assert len(windows) == len(set(windows)), "each window asked once for both streams"
+    expected = bt.app.info()["expected_counts"]
+    assert len(keys(both, "support_session_events")) == expected["support_session_events"]
+
+    bt.clear_log()
+    alone = ok(run_tap(TAP, config_for(bt), streams=["support_session_events"]))
+    assert "support_sessions" not in alone.counts()
+    assert sorted(keys(alone, "support_session_events")) == sorted(keys(both, "support_session_events"))
+    bt.clear_log()
+    again = ok(run_tap(TAP, config_for(bt, lookback_seconds=0), state=alone.state,
+                       streams=["support_session_events"]))
+    assert again.counts() == {}, "the windows' bookmark advanced with only the events selected"
+    assert len(reports(bt, "SupportSession")) == 1
