@@ -94,11 +94,25 @@ class TapControlio(Tap):
                     description="Path of a CA bundle to verify the server's certificate with."),
     ).to_dict()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        errors = check_config(self._config)
-        if errors:
-            raise ConfigValidationError("Config validation failed: " + "; ".join(errors), errors=errors)
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """singer-sdk's schema check, then `check_config`, before any request.
+
+        A schema error can quote a value (``12345 is not of type 'string'``):
+        the token is masked in every message.
+        """
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+            schema = None
+        except ConfigValidationError as exc:
+            errors, schema = list(exc.errors), exc.schema
+        errors = [*errors, *check_config(self._config)]
+        token = str(self._config.get("api_token") or "")
+        if len(token) >= 3:
+            errors = [error.replace(token, "<api_token>") for error in errors]
+        if errors and (schema is not None or raise_errors):
+            raise ConfigValidationError("Config validation failed: " + "; ".join(errors), errors=errors,
+                                        schema=schema) from None
+        return errors
 
     def discover_streams(self) -> list:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
