@@ -77,6 +77,18 @@ class TapBeyondTrust(Tap):
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """singer-sdk's schema check, with the secret masked: a schema error can
+        quote the value (``987654321 is not of type 'string'``)."""
+        errors = super()._validate_config(raise_errors=False)
+        secret = str(self._config.get("client_secret") or "")
+        if len(secret) >= 3:
+            errors = [error.replace(secret, "<client_secret>") for error in errors]
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors,
+                                        schema=self.config_jsonschema) from None
+        return errors
+
     @cached_property
     def oauth(self) -> OAuthClientCredentials:
         """The one token holder every stream shares (an account has at most 30 valid tokens)."""
