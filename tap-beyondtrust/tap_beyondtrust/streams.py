@@ -21,6 +21,7 @@ from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
 from tap_beyondtrust.client import (
     BeyondTrustStream,
+    FastRecordMessages,
     WindowPaginator,
     default_start,
     iter_elements,
@@ -264,7 +265,7 @@ EVENT_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class SupportSessionEventsStream(Stream):
+class SupportSessionEventsStream(FastRecordMessages, Stream):
     """The session_details events of SupportSession, one record per event: fed by
     support_sessions from the same answer, kept incremental by its windows."""
 

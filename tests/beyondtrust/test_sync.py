@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.taputil import assert_no_secret, run_tap, run_tap_until
+from tests.taputil import assert_no_secret, discover, run_tap, run_tap_until, select_streams
 
 TAP = "tap-beyondtrust"
 SECRET = "sandbox-beyondtrust-secret"
@@ -407,3 +407,16 @@ def test_sessions_and_their_events_share_one_download_per_window(bt):
                        streams=["support_session_events"]))
     assert again.counts() == {}, "the windows' bookmark advanced with only the events selected"
     assert len(reports(bt, "SupportSession")) == 1
+
+
+def test_a_deselected_property_is_left_out(bt):
+    config = config_for(bt)
+    catalog = select_streams(discover(TAP, config), ["support_sessions", "support_session_events"])
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] in (["properties", "customers"], ["properties", "body"]):
+                meta["metadata"]["selected"] = False
+    run = ok(run_tap(TAP, config, catalog=catalog))
+    sessions, events = run.records("support_sessions"), run.records("support_session_events")
+    assert sessions and all("customers" not in r and "representatives" in r for r in sessions)
+    assert events and all("body" not in r and "event_type" in r for r in events)
