@@ -420,3 +420,11 @@ def test_a_deselected_property_is_left_out(bt):
     sessions, events = run.records("support_sessions"), run.records("support_session_events")
     assert sessions and all("customers" not in r and "representatives" in r for r in sessions)
     assert events and all("body" not in r and "event_type" in r for r in events)
+
+
+def test_a_4xx_other_than_401_and_429_fails_at_once_with_the_message(bt):
+    bt.add_fault("status", status=403, path="/api/reporting")
+    run = run_tap(TAP, config_for(bt), streams=["support_sessions"])
+    assert run.returncode != 0
+    assert "/api/reporting" in run.stderr and "403" in run.stderr and "injected 403" in run.stderr
+    assert len(bt.logged("/api/reporting")) == 1, "not retried"
