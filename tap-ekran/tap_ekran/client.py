@@ -13,7 +13,9 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 
 UTC = dt.timezone.utc
 RETRY_STATUSES = (429,)
@@ -149,7 +151,29 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
 
 
 # ------------------------------------------------------------------ stream
-class EkranStream(RESTStream):
+class FastRecordMessages:
+    """RECORD messages without singer-sdk's per-record walk for deselected
+    properties when nothing is deselected and types are not conformed again:
+    the walk recurses into the `extra` object of every record for nothing
+    (~12% of the benchmark's CPU). Stream maps still apply; with any property
+    deselected, the SDK's own path runs."""
+
+    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+        fast = self.__dict__.get("_fast_records")
+        if fast is None:
+            fast = self._fast_records = (
+                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values()))
+        if not fast:
+            yield from super()._generate_record_messages(record)  # type: ignore[misc]
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                    version=self._stream_version, time_extracted=utc_now())
+
+
+class EkranStream(FastRecordMessages, RESTStream):
     """Shared behaviour of Ekran endpoints: the ApiKey header, TLS settings,
     timeouts, retries with Retry-After, and readable errors."""
 

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tests.taputil import run_tap, run_tap_until
+from tests.taputil import discover, run_tap, run_tap_until
 
 TAP = "tap-ekran"
 TOKEN = "sandbox-ekran-api-key"
@@ -364,3 +364,15 @@ def test_without_start_date_the_first_sync_starts_30_days_ago_at_midnight(sandbo
     expected_start = midnight(dt.datetime.now(UTC).date() - dt.timedelta(days=30))
     assert ts(requested(server)[0][0]) == expected_start.timestamp()
     assert len(set(session_ids(run.records("sessions")))) == server.app.info()["expected_counts"]["sessions"] < 200
+
+
+def test_deselected_properties_are_left_out_of_records(ekran):
+    catalog = discover(TAP, config_for(ekran))
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == ["properties", "idleTime"]:
+                meta["metadata"]["selected"] = False
+    run = run_tap(TAP, config_for(ekran), catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = run.records("sessions")
+    assert records and all("idleTime" not in r and "duration" in r for r in records)
