@@ -191,7 +191,7 @@ class App(VendorApp):
             "blocked": False, "city": "Lisbon", "client_category_version": "7", "client_path": r"C:\\ctl",
             "client_version": "5.2.1", "country": "Portugal", "country_code": 351, "deleted": False,
             "description": "", "friendly_name": f"PC {i}", "id": i, "install_guid": f"guid-{i:04d}",
-            "ip": f"10.0.0.{i}", "last_connect_time": _iso(self._start_ts + i * 3600),
+            "ip": f"198.51.100.{i % 250 + 1}", "last_connect_time": _iso(self._start_ts + i * 3600),
             "last_upload_time": "2026-01-02T03:04:05.123456+02:00", "name": f"PC-{i:03d}",
             "options_id": 1, "options_inherited": True, "os_version": "Windows 11", "parent_id": 1,
             "security_inherited": True, "inserted_at": self._stamp("computer", i),
