@@ -86,10 +86,12 @@ class Sandboxes:
     def env(self) -> dict[str, str]:
         return {f"SANDBOX_{v.upper()}_URL": url for v, url in self.urls.items()}
 
-    def admin(self, vendor: str, action: str, payload: object = None) -> t.Any:
+    def admin(self, vendor: str, action: str, payload: object = None, method: str | None = None) -> t.Any:
+        """Call a sandbox admin endpoint: GET, POST with ``payload``, or ``method``."""
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(
-            f"{self.urls[vendor]}/_sandbox/{action}", data=data, method="POST" if data is not None else "GET",
+            f"{self.urls[vendor]}/_sandbox/{action}", data=data,
+            method=method or ("POST" if data is not None else "GET"),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=60) as response:

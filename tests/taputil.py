@@ -140,10 +140,9 @@ def select_streams(catalog: dict, streams: t.Iterable[str]) -> dict:
     """A copy of ``catalog`` in which only ``streams`` are selected."""
     wanted = set(streams)
     catalog = json.loads(json.dumps(catalog))
-    found = set()
+    found = {entry["tap_stream_id"] for entry in catalog["streams"]} & wanted
     for entry in catalog["streams"]:
         chosen = entry["tap_stream_id"] in wanted
-        found.add(entry["tap_stream_id"]) if chosen else None
         for meta in entry.get("metadata", []):
             if not meta.get("breadcrumb"):
                 meta["metadata"]["selected"] = chosen

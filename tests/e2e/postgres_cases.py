@@ -152,16 +152,8 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
 
 
 def _clear_log(sandboxes: Sandboxes, vendor: str) -> None:
-    _delete(sandboxes, vendor, "requests")
+    sandboxes.admin(vendor, "requests", method="DELETE")
 
 
 def _clear_faults(sandboxes: Sandboxes, vendor: str) -> None:
-    _delete(sandboxes, vendor, "faults")
-
-
-def _delete(sandboxes: Sandboxes, vendor: str, action: str) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(f"{sandboxes.urls[vendor]}/_sandbox/{action}", method="DELETE")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
+    sandboxes.admin(vendor, "faults", method="DELETE")

@@ -235,7 +235,7 @@ class App(VendorApp):
         company = COMPANIES[i % len(COMPANIES)]
         return (
             f'<customer gsnumber="{100 + i % 50}"><username>customer{i}</username>'
-            f"<public_ip>198.51.100.{i % 250 + 1}</public_ip><private_ip>10.0.{i % 200}.{i % 250 + 1}</private_ip>"
+            f"<public_ip>198.51.100.{i % 250 + 1}</public_ip><private_ip>192.0.2.{i % 250 + 1}</private_ip>"
             f"<hostname>HOST-{i:06d}</hostname><os>{OSES[i % len(OSES)]}</os><primary_cust>1</primary_cust>"
             f"<info><name>Customer {i}</name><company>{escape(company)}</company>"
             f"<company_code>C{i % 40}</company_code><issue>{i % 9 + 1}</issue>"
@@ -247,7 +247,7 @@ class App(VendorApp):
             f'<representative gsnumber="{rep + 1}" id="{rep + 1}"><username>rep{rep + 1}</username>'
             f"<display_name>Rep {rep + 1}</display_name><public_display_name>Alex {rep + 1}</public_display_name>"
             f"<private_display_name>Rep {rep + 1}</private_display_name><display_number>{rep + 1}</display_number>"
-            f"<public_ip>203.0.113.{rep + 1}</public_ip><private_ip>10.1.0.{rep + 1}</private_ip>"
+            f"<public_ip>203.0.113.{rep + 1}</public_ip><private_ip>192.0.2.{rep + 1}</private_ip>"
             f"<hostname>REP-{rep + 1}</hostname><os>{OSES[rep % len(OSES)]}</os>"
             f"<session_owner>{int(primary)}</session_owner><primary_rep>{int(primary)}</primary_rep>"
             f"<seconds_involved>{seconds}</seconds_involved>"
@@ -742,7 +742,7 @@ class App(VendorApp):
                 logged = "".join(
                     f'<representative gsnumber="{r + 1}" id="{r + 1}"><display_name>Rep {r + 1}</display_name>'
                     f"<public_display_name>Alex {r + 1}</public_display_name><private_display_name>Rep {r + 1}"
-                    f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip><private_ip>10.1.0.{r + 1}</private_ip>"
+                    f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip><private_ip>192.0.2.{r + 1}</private_ip>"
                     "</representative>" for r in range(team, REPS, len(TEAMS) * 2))
                 yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team])}>'
                        f"<logged_in_representatives>{logged}</logged_in_representatives><events>"
