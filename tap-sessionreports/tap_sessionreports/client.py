@@ -28,8 +28,10 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.catalog import SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
@@ -236,7 +238,29 @@ def _earlier(value: t.Any, than: t.Any) -> bool:
 
 
 # ----------------------------------------------------------------- base stream
-class FudoStream(RESTStream):
+class FastRecordMessages:
+    """RECORD messages without singer-sdk's per-record walk for deselected
+    properties when nothing is deselected and types are not conformed again:
+    the walk visits every key of every record's free-form objects for nothing
+    (~20% of the reports benchmark's CPU). Stream maps still apply; with any
+    property deselected, the SDK's own path runs."""
+
+    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+        fast = self.__dict__.get("_fast_records")
+        if fast is None:
+            fast = self._fast_records = (
+                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values()))
+        if not fast:
+            yield from super()._generate_record_messages(record)  # type: ignore[misc]
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                    version=self._stream_version, time_extracted=utc_now())
+
+
+class FudoStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every Fudo PAM stream."""
 
     # post_process hands out records of the schema's types already

@@ -11,7 +11,7 @@ import requests
 
 from tests.fudo.helpers import TAP, TOKEN, config_for, distinct_counts, keys
 from tests.sandbox.fudo import PREDEFINED, REPORT_ID_BASE, USER_IDS
-from tests.taputil import run_tap, run_tap_until
+from tests.taputil import discover, run_tap, run_tap_until
 
 DOCUMENTED_TITLES = {
     "5": "System report", "6": "Account access report", "7": "Safe access report",
@@ -261,3 +261,16 @@ def test_an_appliance_that_serves_fewer_than_limit_is_still_read_to_the_end(sand
     assert {s: len(set(keys(run, s))) for s in ("reports", "defined_reports", "report_subscriptions")} == {
         s: expected[s] for s in ("reports", "defined_reports", "report_subscriptions")}
     assert all(r["params"]["limit"] == "1000" for r in server.logged(r"^/api/v2/report$"))
+
+
+def test_deselected_properties_are_left_out_of_records(fudo):
+    catalog = discover(TAP, config_for(fudo))
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if entry["tap_stream_id"] == "reports" and meta["breadcrumb"] == ["properties", "query_filter"]:
+                meta["metadata"]["selected"] = False
+    run = run_tap(TAP, config_for(fudo), catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    reports = run.records("reports")
+    assert reports and all("query_filter" not in r and "title" in r for r in reports)
+    assert all("query_filter" in r for r in run.records("defined_reports"))
