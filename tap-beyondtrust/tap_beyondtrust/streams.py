@@ -90,6 +90,15 @@ class WindowedStream(BeyondTrustStream):
         super().__init__(*args, **kwargs)
         self._window_lo: int | None = None
 
+    def window_records(self, response: t.Any, window: t.Any, tag: str, list_tag: str,
+                       build: t.Callable[[t.Any], dict]) -> t.Iterator[dict]:
+        """One record per ``tag`` element of the answer, with the window's fields."""
+        fields = _window_fields(window)
+        for el in iter_elements(response, (tag,), self.report, list_tag):
+            record = build(el)
+            record.update(fields)
+            yield record
+
     def windows(self, context: t.Any) -> list[tuple[int, int]]:
         start = self.get_starting_timestamp(context)
         lo = to_epoch(start) if start else to_epoch(configured_start(self.config))
@@ -293,11 +302,7 @@ class SupportSessionListingStream(WindowedStream):
     ).to_dict()
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        fields = _window_fields(window)
-        for el in iter_elements(response, ("session_summary",), self.report, "session_summary_list"):
-            record = xr.listing_record(el)
-            record.update(fields)
-            yield record
+        return self.window_records(response, window, "session_summary", "session_summary_list", xr.listing_record)
 
 
 class SupportSessionSummaryStream(WindowedStream):
@@ -373,11 +378,7 @@ class CustomerExitSurveysStream(WindowedStream):
         return {"report_type": "rep", "id": "all"}
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        fields = _window_fields(window)
-        for el in iter_elements(response, ("exit_survey",), self.report, "exit_survey_list"):
-            record = xr.survey_record(el)
-            record.update(fields)
-            yield record
+        return self.window_records(response, window, "exit_survey", "exit_survey_list", xr.survey_record)
 
 
 class RepExitSurveysStream(CustomerExitSurveysStream):
