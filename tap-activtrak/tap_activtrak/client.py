@@ -67,7 +67,6 @@ def utc_iso(value: t.Any) -> t.Any:
 class ActivTrakStream(RESTStream):
     """Shared behaviour of every ActivTrak endpoint."""
 
-    records_jsonpath = "$.activity[*]"
     extra_retry_statuses = RETRY_STATUSES
     # The API's JSON already has the declared types and post_process makes the
     # date-times UTC; conforming every field again costs ~40% of the CPU.

@@ -165,8 +165,7 @@ class WorkingHoursStream(ActivTrakStream):
 
     replication_key = "date"
     datetime_fields = ("date", "firstActivity", "lastActivity", "lastActivityLog")
-    #: the scalar id field and the list field of this view, as the document names them
-    entity_id = ""
+    #: the list field of this view, as the document names it
     entity_list = ""
 
     @property
@@ -225,7 +224,6 @@ class WorkingHoursStream(ActivTrakStream):
 class WorkingHoursUsersStream(WorkingHoursStream):
     name = "working_hours_users"
     default_path = "/reports/v2/workinghours/users"
-    entity_id = "computerid"
     entity_list = "users"
     primary_keys = ("date", "computerid", "users_key")
     schema = _working_hours_schema("computerid", "users")
@@ -234,7 +232,6 @@ class WorkingHoursUsersStream(WorkingHoursStream):
 class WorkingHoursComputersStream(WorkingHoursStream):
     name = "working_hours_computers"
     default_path = "/reports/v2/workinghours/computers"
-    entity_id = "userid"
     entity_list = "computers"
     primary_keys = ("date", "userid", "computers_key")
     schema = _working_hours_schema("userid", "computers")

@@ -165,7 +165,6 @@ class App(VendorApp):
                 "working_hours_users": self.days * self.users,
                 "working_hours_computers": self.days * self.computers,
             },
-            "activity_total": self.total,
             "users": self.users,
             "computers": self.computers,
             "first_day": self.first_day.isoformat(),
