@@ -46,6 +46,19 @@ def meltano_taps(project: Path = ROOT) -> dict[str, str]:
     return taps
 
 
+def sandbox_config(tap: str, url: str, project: Path = ROOT) -> dict:
+    """The tap's config in meltano.yml's sandbox environment, pointed at ``url``."""
+    import yaml
+
+    config = yaml.safe_load((project / "meltano.yml").read_text())
+    (env,) = [e for e in config["environments"] if e["name"] == "sandbox"]
+    (extractor,) = [e for e in env["config"]["plugins"]["extractors"] if e["name"] == tap]
+    return {
+        key: SANDBOX_URL.sub(url, value) if isinstance(value, str) else value
+        for key, value in extractor.get("config", {}).items()
+    }
+
+
 class Sandboxes:
     """The sandbox process: started on enter, stopped on exit."""
 

@@ -4,13 +4,11 @@ completes, and every stream holds exactly the records the sandbox serves."""
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
 
-from tests.demo import ROOT, meltano_taps
+from tests.demo import meltano_taps, sandbox_config
 from tests.taputil import run_tap
 
 TAPS = meltano_taps()
@@ -21,17 +19,6 @@ FAULTS = [
     {"kind": "truncate", "skip": 7},
     {"kind": "status", "status": 502, "skip": 9},
 ]
-
-
-def sandbox_config(tap: str, url: str) -> dict:
-    """The tap's config in meltano.yml's sandbox environment, pointed at ``url``."""
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
-    (env,) = [e for e in project["environments"] if e["name"] == "sandbox"]
-    (extractor,) = [e for e in env["config"]["plugins"]["extractors"] if e["name"] == tap]
-    return {
-        key: re.sub(r"\$\{?SANDBOX_[A-Z0-9]+_URL\}?", url, value) if isinstance(value, str) else value
-        for key, value in extractor["config"].items()
-    } | {"retry_backoff_seconds": 0.05}
 
 
 def distinct_keys(run, stream: str) -> int:
@@ -47,7 +34,8 @@ def test_five_taps_in_parallel_with_faults(sandbox_factory):
             server.add_fault(**fault)
 
     def sync(tap: str):
-        return run_tap(tap, sandbox_config(tap, servers[tap].url), timeout=600)
+        config = sandbox_config(tap, servers[tap].url) | {"retry_backoff_seconds": 0.05}
+        return run_tap(tap, config, timeout=600)
 
     with ThreadPoolExecutor(max_workers=len(TAPS)) as pool:
         runs = dict(zip(TAPS, pool.map(sync, TAPS)))

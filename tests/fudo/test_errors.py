@@ -166,3 +166,18 @@ def test_a_server_that_ignores_the_filter_fails_instead_of_looping(sandbox_facto
     assert run.returncode != 0
     assert "ignores the filter" in run.stderr or "Unsorted data detected" in run.stderr
     assert len(server.logged(r"^/api/v2/report$")) <= 3
+
+
+def test_a_server_that_ignores_the_order_fails_without_moving_the_bookmark(sandbox_factory):
+    server = sandbox_factory("fudo", scale=60, days=45)
+    serve_page = server.app._reports_page
+    server.app._reports_page = lambda *args: serve_page(*args)[::-1]  # each page newest first
+    run = run_tap(TAP, config_for(server, page_size=7), streams=["reports"], timeout=60)
+    assert run.returncode != 0
+    assert "Unsorted data detected in stream" in run.stderr
+    # the page's newest record, then the older one that trips the check; no
+    # STATE carries a bookmark, so the next sync reads from start_date again
+    first, second = run.records("reports")
+    assert second["modified_at"] < first["modified_at"]
+    assert all("replication_key_value" not in s.get("bookmarks", {}).get("reports", {}) for s in run.states())
+    assert len(server.logged(r"^/api/v2/report$")) == 1

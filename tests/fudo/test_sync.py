@@ -274,3 +274,14 @@ def test_deselected_properties_are_left_out_of_records(fudo):
     reports = run.records("reports")
     assert reports and all("query_filter" not in r and "title" in r for r in reports)
     assert all("query_filter" in r for r in run.records("defined_reports"))
+
+
+def test_flattening_spreads_a_rows_columns_into_properties(fudo):
+    config = {**config_for(fudo), "flattening_enabled": True, "flattening_max_depth": 1}
+    run = run_tap(TAP, config, streams=["reports", "report_rows"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = run.records("report_rows")
+    assert rows and all("columns" not in row for row in rows)
+    for row in rows[:50]:
+        cells = {key[len("columns__"):]: value for key, value in row.items() if key.startswith("columns__")}
+        assert cells == oracle_rows(fudo, row["report_id"])[row["row_number"] - 1]
