@@ -35,7 +35,8 @@ class ActivityLogStream(ActivTrakStream):
     The first sync asks for entries from ``start_date``; every page's cursor is
     saved in the stream's state (``cursor``) once that page's records are
     written, and later syncs continue from it: the cursor also hands out
-    late-arriving entries whatever their date.
+    late-arriving entries whatever their date. A sync bounded by ``end_date``
+    keeps its cursor apart (see ``_saved_cursor``).
     """
 
     name = "activity_log"
@@ -72,8 +73,28 @@ class ActivityLogStream(ActivTrakStream):
     def get_new_paginator(self) -> CursorPaginator:
         return CursorPaginator(start_value=self._saved_cursor())
 
+    @property
+    def _end_date(self) -> str | None:
+        end = self.config.get("end_date")
+        return str(end)[:10] if end else None
+
     def _saved_cursor(self) -> str | None:
-        return self.get_context_state(self.context).get("cursor")
+        """The cursor to continue from.
+
+        A cursor hands out entries in arrival order, not by date: one taken
+        under an ``endDate`` has gone past every entry dated after that day.
+        So a sync bounded by ``end_date`` keeps its cursor apart
+        (``backfill_cursor``, with the end date it was taken under) and the
+        unbounded cursor (``cursor``) is never replaced by it.
+        """
+        state = self.get_context_state(self.context)
+        end = self._end_date
+        if end is None:
+            return state.get("cursor")
+        backfill = state.get("backfill_cursor")
+        if isinstance(backfill, dict) and backfill.get("end_date") == end:
+            return backfill.get("cursor")
+        return None
 
     def get_url_params(self, context: dict | None, next_page_token: str | None) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {"pageSize": self.page_size, **self.entity_filter()}
@@ -82,8 +103,8 @@ class ActivityLogStream(ActivTrakStream):
         else:
             start = self.get_starting_timestamp(context)
             params["startDate"] = start.date().isoformat() if start else dt.datetime.now(UTC).date().isoformat()
-        if self.config.get("end_date"):
-            params["endDate"] = self.config["end_date"][:10]
+        if self._end_date:
+            params["endDate"] = self._end_date
         return params
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
@@ -92,7 +113,11 @@ class ActivityLogStream(ActivTrakStream):
         # Reached only once every record of this page has been written.
         if payload["activity"] and payload.get("cursor"):
             state = self.get_context_state(self.context)
-            state["cursor"] = payload["cursor"]
+            end = self._end_date
+            if end is None:
+                state["cursor"] = payload["cursor"]
+            else:
+                state["backfill_cursor"] = {"end_date": end, "cursor": payload["cursor"]}
             self.state_manager.is_flushed = False
             self._write_state_message()
 

@@ -225,6 +225,29 @@ def test_end_date_bounds_a_backfill(activtrak):
     assert {r["date"][:10] for r in run.records("working_hours_users")} == {first_day.isoformat(), end.isoformat()}
 
 
+def test_a_backfill_bounded_by_end_date_does_not_cost_later_syncs_any_entry(activtrak):
+    # a late entry dated inside the backfill's range makes the cursor, which
+    # follows arrival order, go past every entry dated after end_date
+    activtrak.app.advance(new=5, late=3, late_days_ago=4)
+    expected = activtrak.app.info()["expected_counts"]["activity_log"]
+    end = activtrak.app.first_day + dt.timedelta(days=2)
+    backfill = run_tap(TAP, config_for(activtrak, end_date=end.isoformat()), streams=["activity_log"])
+    assert backfill.returncode == 0, backfill.stderr[-2000:]
+    bounded = set(log_ids(backfill.records("activity_log")))
+    assert bounded and "cursor" not in backfill.bookmark("activity_log")
+    assert backfill.bookmark("activity_log")["backfill_cursor"]["end_date"] == end.isoformat()
+    after = run_tap(TAP, config_for(activtrak), state=backfill.state, streams=["activity_log"])
+    assert after.returncode == 0, after.stderr[-2000:]
+    assert len(bounded | set(log_ids(after.records("activity_log")))) == expected
+    # the unbounded cursor is kept apart: a backfill between two syncs leaves it as it was
+    cursor = after.bookmark("activity_log")["cursor"]
+    again = run_tap(TAP, config_for(activtrak, end_date=end.isoformat()), state=after.state, streams=["activity_log"])
+    assert again.returncode == 0 and again.bookmark("activity_log")["cursor"] == cursor
+    new = activtrak.app.advance(new=4, late=0)
+    last = run_tap(TAP, config_for(activtrak), state=again.state, streams=["activity_log"])
+    assert log_ids(last.records("activity_log")) == list(range(new["first_log_id"], new["first_log_id"] + 4))
+
+
 def test_days_without_rows_do_not_stop_the_windows(activtrak):
     # start_date ten days before the sandbox's first day: ten empty windows first
     start = activtrak.app.first_day - dt.timedelta(days=10)
