@@ -163,24 +163,24 @@ def envelope_records(response: requests.Response, model: str) -> list[dict]:
 @dataclasses.dataclass(frozen=True)
 class PageTail:
     """What paging needs from a page, taken before its records are processed
-    (``modified_at`` exactly as the server wrote it)."""
+    (``modified_at`` and ``id`` exactly as the server wrote them)."""
 
     count: int
     first: tuple
     last_modified: t.Any
-    tied: int  # records at the end of the page sharing last_modified
+    tied_ids: frozenset  # ids of the records at the end of the page sharing last_modified
 
     @classmethod
     def of(cls, records: list[dict]) -> PageTail:
         if not records:
-            return cls(0, (), None, 0)
+            return cls(0, (), None, frozenset())
         last = records[-1].get("modified_at")
-        tied = 0
+        tied = []
         for record in reversed(records):
             if record.get("modified_at") != last:
                 break
-            tied += 1
-        return cls(len(records), (records[0].get("id"), records[0].get("modified_at")), last, tied)
+            tied.append(record.get("id"))
+        return cls(len(records), (records[0].get("id"), records[0].get("modified_at")), last, frozenset(tied))
 
 
 class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
@@ -188,12 +188,17 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
     and ordered by ``modified_at``.
 
     The value is ``(since, offset)``. After each page the filter restarts at
-    the page's last ``modified_at`` and the offset counts only the records
-    already read at exactly that time. A plain growing offset would skip a
-    record for each one modified during the sync (it moves to the end and
-    shifts the rest back), and forces the appliance through ever deeper
-    offsets; this costs nothing more and survives both.
+    the page's last ``modified_at`` with offset 0, and the records of that
+    time already read (``seen``) are skipped when they come again. A plain
+    growing offset would skip a record for each one modified during the sync
+    (it moves to the end and shifts the rest back), and forces the appliance
+    through ever deeper offsets. Nor does the next page skip the tied records
+    by count: the API orders by one field only, so records sharing a
+    ``modified_at`` may come in a different order on every request, and
+    skipping by count would drop some of them and repeat others.
 
+    Only when a whole page shares the time it started at (more records of one
+    time than a page holds) does the offset grow within that time.
     With no ``since`` (a first full read, where records may lack a
     ``modified_at`` and sort last), it is plain offset paging.
     Pages end with an empty page, so a server that caps ``limit`` below the
@@ -204,6 +209,8 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
         super().__init__((since, 0))
         self._model = model
         self._previous_first: tuple | None = None
+        #: ids read at exactly ``since`` (the current value's), to skip if served again
+        self.seen: frozenset = frozenset()
 
     def _tail(self, response: requests.Response) -> PageTail:
         envelope_records(response, self._model)
@@ -225,9 +232,17 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
                    f"modified_at.ge({since}): the server ignores the filter, the list cannot be paged safely")
             raise FatalAPIError(msg)
         last = tail.last_modified
-        if since is None or last is None or last == since:
+        if since is None or last is None:
             return (since, offset + tail.count)
-        return (last, tail.tied)
+        if last == since:  # the whole page at `since`: go on within that time
+            self.seen = self.seen | tail.tied_ids
+            return (since, offset + tail.count)
+        self.seen = tail.tied_ids
+        return (last, 0)
+
+    def is_seen(self, record: dict) -> bool:
+        """A record of the page being read that an earlier page already gave."""
+        return record.get("modified_at") == self._value[0] and record.get("id") in self.seen
 
 
 def _earlier(value: t.Any, than: t.Any) -> bool:
@@ -374,7 +389,8 @@ class FudoListStream(FudoStream):
     uses_start_date = True
 
     def get_new_paginator(self) -> ModifiedSincePaginator:
-        return ModifiedSincePaginator(self._start_filter_value, self.model)
+        self._paginator = ModifiedSincePaginator(self._start_filter_value, self.model)
+        return self._paginator
 
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         start = self.starting_time(context)
@@ -428,8 +444,10 @@ class FudoListStream(FudoStream):
         terms = []
         if since is not None:
             terms.append(f"modified_at.ge({since})")
-        if end := self.config.get("end_date"):
-            terms.append(f"modified_at.lt({filter_time(parse_datetime(end))})")
+        if end := self._end_time:
+            # le, the operator the document shows (lt is not in it); the one
+            # time it adds is dropped in post_process, end_date being exclusive
+            terms.append(f"modified_at.le({filter_time(end)})")
         terms.extend(self.extra_filter_terms())
         params: dict[str, t.Any] = {
             "order": "modified_at",
@@ -444,11 +462,26 @@ class FudoListStream(FudoStream):
         return []
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        return envelope_records(response, self.model)
+        records = envelope_records(response, self.model)
+        paginator = self._paginator
+        if paginator is not None and paginator.seen:
+            return [record for record in records if not paginator.is_seen(record)]
+        return records
+
+    _paginator: ModifiedSincePaginator | None = None
 
     @cached_property
     def _declared(self) -> frozenset[str]:
         return frozenset(self.schema["properties"]) - {"extra"}
+
+    @cached_property
+    def _end_time(self) -> dt.datetime | None:
+        end = self.config.get("end_date")
+        return parse_datetime(end) if end else None
+
+    @cached_property
+    def _end_text(self) -> str | None:
+        return iso_utc(self._end_time) if self._end_time else None
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         declared = self._declared
@@ -469,6 +502,9 @@ class FudoListStream(FudoStream):
                 extra = extra or {}
                 extra[f"{key}_unparsed"] = value
         row["extra"] = extra
+        end = self._end_text
+        if end is not None and row.get("modified_at") is not None and row["modified_at"] >= end:
+            return None  # modified at end_date exactly: the bound is exclusive
         return row
 
 

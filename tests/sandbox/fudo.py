@@ -4,10 +4,13 @@ Fudo section of API-CONTRACT.md).
 - Auth: ``Authorization: <token>`` (the raw token, no scheme); 401 otherwise.
 - ``GET /api/v2/report``, ``/api/v2/report/defined``,
   ``/api/v2/report/subscription``: ``{"result": "success", "<model>": [...]}``
-  with ``filter=<field>.<op>(<value>)[,...]`` (ops eq, ne, ge, gt, le, lt, in,
-  iin, isnull; ``!`` negates; a bare field is true), ``order=<field>`` or
-  ``!<field>`` (default: id), ``limit`` (default 100, at most 1000) and
-  ``offset``. Errors: ``{"result": "error", "error": "..."}`` with 4xx/5xx.
+  with ``filter=<field>.<op>(<value>)[,...]`` (the operators the document
+  shows: ge, le, in, iin, isnull; ``!`` negates; a bare field is true; any
+  other operator is a 400), ``order=<field>`` or ``!<field>`` (default: id),
+  ``limit`` (default 100, at most 1000) and ``offset``. The order is by that
+  one field only: records sharing its value come in a different order on
+  every request (``shuffle_ties``), as a database without a tie-breaker may
+  serve them. Errors: ``{"result": "error", "error": "..."}`` with 4xx/5xx.
 - ``GET /api/v2/report/<id>/csv`` (also ``html``, ``pdf``): the report, the
   CSV streamed in chunks; 409 while the report is not ready.
 - Test hooks outside the vendor's API, under ``/_test/``: ``html`` (a 200
@@ -18,7 +21,8 @@ Fudo section of API-CONTRACT.md).
 Options besides seed/scale/days: ``definitions`` and ``subscriptions``
 (how many custom ones), ``rows_per_report`` (every report's CSV rows; default
 2 to 7 by report), ``limit_cap`` (serve at most that many per page whatever
-``limit`` asks, as an appliance with a lower maximum might), ``token``.
+``limit`` asks, as an appliance with a lower maximum might), ``token``,
+``shuffle_ties`` (default true; false keeps ties in index order).
 
 Everything is generated from an index and the seed: reports' times come in
 pairs (two reports share each modified_at, so paging must handle ties), one
@@ -36,6 +40,8 @@ import bisect
 import csv
 import datetime as dt
 import io
+import itertools
+import random
 import re
 import typing as t
 
@@ -107,8 +113,11 @@ class App(VendorApp):
         token: str = "sandbox-fudo-token",
         today: str | None = None,
         limit_cap: int | None = None,
+        shuffle_ties: bool = True,
     ) -> None:
         self.seed = seed
+        self.shuffle_ties = shuffle_ties
+        self._tie_random = random.Random(seed)
         self.limit_cap = limit_cap  # an appliance that silently serves fewer than `limit`
         self.token = token
         self.days = days
@@ -320,10 +329,10 @@ class App(VendorApp):
             return self._list(request, "report", self._reports_page)
         if path == "/api/v2/report/defined":
             rows = [self.definition(k) for k in range(self.definition_count)]
-            return self._list(request, "defined_report", _materialized(rows))
+            return self._list(request, "defined_report", _materialized(rows, self._tie_shuffler()))
         if path == "/api/v2/report/subscription":
             rows = [self.subscription(k) for k in range(self.subscriptions)]
-            return self._list(request, "defined_report_subscription", _materialized(rows))
+            return self._list(request, "defined_report_subscription", _materialized(rows, self._tie_shuffler()))
         match = re.fullmatch(r"/api/v2/report/(\d+)/(csv|html|pdf)", path)
         if match:
             return self._content(int(match.group(1)), match.group(2))
@@ -367,7 +376,7 @@ class App(VendorApp):
     def _reports_page(self, terms: list, order_field: str, desc: bool, offset: int, limit: int) -> list[dict]:
         for term in terms:
             check_term(term, self.report(0) if self.report_count else {})
-        range_terms = [tm for tm in terms if tm[1] == "modified_at" and tm[2] in {"ge", "gt", "le", "lt"} and not tm[0]]
+        range_terms = [tm for tm in terms if tm[1] == "modified_at" and tm[2] in {"ge", "le"} and not tm[0]]
         if order_field == "modified_at" and len(range_terms) == len(terms):
             # The fast path a tap uses: a bisected range of the modified_at order.
             order = self._report_order()
@@ -376,20 +385,37 @@ class App(VendorApp):
                 bound = _parse_time(value)
                 if op == "ge":
                     lo = max(lo, bisect.bisect_left(order, (bound, -1)))
-                elif op == "gt":
-                    lo = max(lo, bisect.bisect_left(order, (bound + 1, -1)))
-                elif op == "le":
-                    hi = min(hi, bisect.bisect_left(order, (bound + 1, -1)))
                 else:
-                    hi = min(hi, bisect.bisect_left(order, (bound, -1)))
+                    hi = min(hi, bisect.bisect_left(order, (bound + 1, -1)))
             if desc:
                 start, stop = max(hi - offset - limit, lo), max(hi - offset, lo)
-                chosen = reversed(order[start:stop])
+                chosen = list(reversed(self._ties_shuffled(order, start, stop)))
             else:
-                chosen = order[lo + offset: min(lo + offset + limit, hi)]
+                chosen = self._ties_shuffled(order, lo + offset, min(lo + offset + limit, hi))
             return [self.report(i) for _, i in chosen]
         rows = [self.report(i) for i in range(self.report_count)]
-        return _materialized(rows)(terms, order_field, desc, offset, limit)
+        return _materialized(rows, self._tie_shuffler())(terms, order_field, desc, offset, limit)
+
+    def _tie_shuffler(self) -> random.Random | None:
+        return self._tie_random if self.shuffle_ties else None
+
+    def _ties_shuffled(self, order: list[tuple[int, int]], start: int, stop: int) -> list[tuple[int, int]]:
+        """``order[start:stop]`` as this request sees it: the records sharing a
+        modified_at in another order each time (the groups cut by the page's
+        edges included)."""
+        if not self.shuffle_ties or start >= stop:
+            return order[start:stop]
+        lo, hi = start, stop
+        while lo > 0 and order[lo - 1][0] == order[start][0]:
+            lo -= 1
+        while hi < len(order) and order[hi][0] == order[stop - 1][0]:
+            hi += 1
+        block = []
+        for _, group in itertools.groupby(order[lo:hi], key=lambda item: item[0]):
+            members = list(group)
+            self._tie_random.shuffle(members)
+            block.extend(members)
+        return block[start - lo: stop - lo]
 
     def _content(self, report_id: int, ext: str) -> Response:
         i = report_id - REPORT_ID_BASE
@@ -475,9 +501,9 @@ def parse_filter(text: str) -> list[tuple[bool, str, str | None, str | None]]:
         if not match:
             raise FilterError(f"Invalid filter term {term!r}")
         negate, field, op, value = match.groups()
-        if op is not None and op not in {"eq", "ne", "ge", "gt", "le", "lt", "in", "iin", "isnull"}:
+        if op is not None and op not in {"ge", "le", "in", "iin", "isnull"}:
             raise FilterError(f"Invalid filter operator {op!r} in {term!r}")
-        if op in {"ge", "gt", "le", "lt"} and field in _TIME_FIELDS:
+        if op in {"ge", "le"} and field in _TIME_FIELDS:
             _parse_time(value or "")
         terms.append((bool(negate), field, op, value))
     return terms
@@ -508,13 +534,14 @@ def matches(record: dict, term: tuple) -> bool:
             left, right = _parse_time(actual), _parse_time(value or "")
         else:
             left, right = str(actual).lower() if isinstance(actual, bool) else str(actual), value
-        result = {"eq": left == right, "ne": left != right, "ge": left >= right,
-                  "gt": left > right, "le": left <= right, "lt": left < right}[op]
+        result = left >= right if op == "ge" else left <= right
     return result != negate
 
 
-def _materialized(rows: list[dict]) -> t.Callable:
-    """Filter, order and page a small list held whole."""
+def _materialized(rows: list[dict], shuffler: random.Random | None = None) -> t.Callable:
+    """Filter, order and page a small list held whole; with ``shuffler``, ties
+    in the order come in a random order when the list is filtered by time (a
+    first read, unfiltered, keeps them in index order)."""
     def page(terms: list, order_field: str, desc: bool, offset: int, limit: int) -> list[dict]:
         for term in terms:
             check_term(term, rows[0] if rows else {})
@@ -530,6 +557,8 @@ def _materialized(rows: list[dict]) -> t.Callable:
                 value = int(value)
             return (value is None, value if value is not None else 0)  # nulls last
 
+        if shuffler is not None and any(term[1] in _TIME_FIELDS for term in terms):
+            shuffler.shuffle(kept)
         kept.sort(key=key, reverse=desc)
         return kept[offset: offset + limit]
     return page
