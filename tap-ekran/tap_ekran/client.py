@@ -68,7 +68,7 @@ def page_of(response: requests.Response) -> dict:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise EkranAPIError(
             f"Ekran answered POST {path} without a usable 'totalCount' (got {total!r}); "
-            "the tap needs it to know when the pages of a window are complete"
+            "the tap needs it to know when the pages of a range are complete"
         )
     response._ekran_page = payload  # type: ignore[attr-defined]
     return payload

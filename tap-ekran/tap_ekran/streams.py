@@ -1,4 +1,4 @@
-"""The Ekran sessions stream, read in time windows from the bookmark."""
+"""The Ekran sessions stream: one time range per sync, from the bookmark."""
 
 from __future__ import annotations
 
@@ -24,10 +24,6 @@ from tap_ekran.client import (
 if t.TYPE_CHECKING:
     import requests
 
-#: each request's `end` reaches this far past the next window's `start`, so a
-#: session exactly on a boundary is selected whether the server compares
-#: inclusively or strictly ("after start", "before end")
-BOUNDARY_OVERLAP = dt.timedelta(seconds=1)
 #: time spans of the document, each also emitted in seconds
 DURATION_FIELDS = (
     ("duration", "durationSeconds"),
@@ -36,47 +32,23 @@ DURATION_FIELDS = (
 )
 DATETIME_FIELDS = ("loginDate", "logoutDate")
 MAX_LOGGED_BAD_VALUES = 10
+#: state keys beside the bookmark (see SessionsStream)
+RESUME = "resume"
+COMPLETE_IDS = "complete_ids"
 
 
-class Window(t.NamedTuple):
-    """A time window ``[start, end)`` of the sync."""
+class PageIndexPaginator(BaseAPIPaginator[int]):
+    """``pageIndex`` from ``first`` (0 unless a sync resumes), until the pages
+    cover ``totalCount`` or one comes back short (fewer than ``sessionCount``)."""
 
-    start: dt.datetime
-    end: dt.datetime
-
-
-class SessionPage(t.NamedTuple):
-    """One request: a window and a page index within it."""
-
-    window: Window
-    page_index: int
-
-
-class WindowPageIndexPaginator(BaseAPIPaginator[SessionPage]):
-    """``pageIndex`` from 0 within each time window, then the next window.
-
-    A window's pages are complete when they cover its ``totalCount`` or one
-    comes back short (fewer than ``sessionCount`` sessions).
-    """
-
-    def __init__(self, first: dt.datetime, last: dt.datetime, window: dt.timedelta, page_size: int) -> None:
-        self.last = last
-        self.window = window
+    def __init__(self, first: int, page_size: int) -> None:
+        super().__init__(first)
         self.page_size = page_size
-        super().__init__(SessionPage(self.window_from(first), 0))
-
-    def window_from(self, start: dt.datetime) -> Window:
-        return Window(start, min(start + self.window, self.last))
-
-    def request_end(self, window: Window) -> dt.datetime:
-        """The `end` sent for a window: one overlap past it, but never past the last."""
-        return min(window.end + BOUNDARY_OVERLAP, self.last)
 
     def is_last_page(self, response: requests.Response) -> bool:
         payload = page_of(response)
         received = len(payload["sessions"])
-        covered = (self.current_value.page_index + 1) * self.page_size
-        return received < self.page_size or covered >= payload["totalCount"]
+        return received < self.page_size or (self.current_value + 1) * self.page_size >= payload["totalCount"]
 
     def short_of_total(self, response: requests.Response) -> int:
         """How many sessions ``totalCount`` promised beyond a short last page
@@ -85,40 +57,43 @@ class WindowPageIndexPaginator(BaseAPIPaginator[SessionPage]):
         received = len(payload["sessions"])
         if received >= self.page_size:
             return 0
-        return max(payload["totalCount"] - self.current_value.page_index * self.page_size - received, 0)
-
-    def get_next(self, response: requests.Response) -> SessionPage | None:
-        current = self.current_value
-        if not self.is_last_page(response):
-            return SessionPage(current.window, current.page_index + 1)
-        if current.window.end >= self.last:
-            return None
-        return SessionPage(self.window_from(current.window.end), 0)
+        return max(payload["totalCount"] - self.current_value * self.page_size - received, 0)
 
     def has_more(self, response: requests.Response) -> bool:
-        return self.get_next(response) is not None
+        return not self.is_last_page(response)
 
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        return self.has_more(response)  # an empty window is no reason to stop
+    def get_next(self, response: requests.Response) -> int:
+        return self.current_value + 1
 
 
 class SessionsStream(EkranStream):
-    """Every session with activity in the synced period.
+    """Every session started or finished since the bookmark.
 
-    The period runs from the bookmark (less ``lookback_hours``) or
-    ``start_date`` to ``end_date`` or the time the sync started, and is
-    requested in windows of ``window_hours``. The API selects the sessions
-    "started or finished" within a window, so a session that spans window
-    boundaries is emitted once per window it touches; targets upsert it by
-    ``sessionId``.
+    Each sync is one request range: ``start`` is the bookmark less
+    ``lookback_hours`` (``start_date`` on the first sync) and ``end`` is sent
+    only with ``end_date``, so the API selects every session "started or
+    finished after" ``start`` (the document's note 1), read page by page
+    (``pageIndex``). The range is not cut into windows because the API clips
+    the sessions that cross a range's edges: one started before ``start``
+    comes with its first activity after ``start`` as its ``loginDate`` (note
+    2), one finished after ``end`` with its last activity before ``end`` as
+    its ``logoutDate`` (note 3). A session is therefore emitted whole,
+    except one that crosses ``start_date`` or ``end_date`` (as the API answers).
 
-    The bookmark (``replication_key_value``, a time) is written after each
-    complete window: it is the end of that window, except that it never
-    moves past the ``loginDate`` of the oldest session seen still open (no
-    ``logoutDate``) in this sync, so that the next sync reads that session
-    again and gets it once it has closed. Sessions that logged in more than
-    ``open_session_hold_hours`` before the end of the period no longer hold
-    it (a client that never reported a logout must not pin the bookmark).
+    State (the stream's bookmark entry):
+
+    - ``replication_key_value``: where the next sync starts (less the
+      lookback): the time this sync started, or the ``loginDate`` of the
+      oldest session seen still open, if earlier, so that the next sync reads
+      that session again, whole, once it has closed. Sessions that logged in
+      more than ``open_session_hold_hours`` before do not hold it (a client
+      that never reported a logout must not pin the bookmark).
+    - ``complete_ids``: the sessions this sync emitted closed that cross the
+      next sync's ``start``. The next sync would get them clipped (note 2);
+      it skips them instead, keeping the whole ones already loaded.
+    - ``resume``: while a sync runs, its ``start`` and the next ``pageIndex``,
+      written after every page, so that a sync that is killed resumes at the
+      page it was reading.
     """
 
     name = "sessions"
@@ -126,10 +101,10 @@ class SessionsStream(EkranStream):
     http_method = "POST"
     primary_keys = ("sessionId",)
     replication_key = "loginDate"
-    #: the bookmark only moves at window ends (see `_increment_stream_state`),
-    #: so it is always a resumable point ...
+    #: the bookmark is written by the stream at the end of a sync (see
+    #: `_sync_complete`), so it is always a resumable point ...
     is_sorted = True
-    #: ... and it may step back, to an open session or into the lookback
+    #: ... and it may step back, to an open session
     check_sorted = False
 
     schema = th.PropertiesList(
@@ -160,12 +135,24 @@ class SessionsStream(EkranStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._paginator: WindowPageIndexPaginator | None = None
-        self._period: Window | None = None
-        self._oldest_open: dt.datetime | None = None
-        self._resumed_from: dt.datetime | None = None
-        self._bookmark: dt.datetime | None = None
+        self._paginator: PageIndexPaginator | None = None
+        self._start: dt.datetime | None = None
+        self._end: dt.datetime | None = None
+        self._first_page = 0
         self._bad_values_logged = 0
+        self._reset_sync_memory()
+
+    def _reset_sync_memory(self, until: dt.datetime | None = None) -> None:
+        #: the time the sync started (or end_date): the bookmark unless an open session holds it
+        self._until = until
+        self._oldest_open: dt.datetime | None = None
+        #: sessions to skip (state's complete_ids), and those skipped that still close after `floor`
+        self._complete: frozenset[int] = frozenset()
+        self._skipped: list[tuple[int, dt.datetime]] = []
+        #: (sessionId, login, logout) of sessions emitted closed at or after `floor`
+        self._closed: list[tuple[int, dt.datetime, dt.datetime]] = []
+        #: the earliest the next sync can start: closed sessions before it cannot cross it
+        self._floor: dt.datetime | None = None
 
     # ------------------------------------------------------------- settings
     @property
@@ -173,99 +160,101 @@ class SessionsStream(EkranStream):
         return int(self.config.get("page_size") or MAX_SESSION_COUNT)
 
     @property
-    def window(self) -> dt.timedelta:
-        return dt.timedelta(hours=float(self.config.get("window_hours", 24)))
-
-    @property
     def lookback(self) -> dt.timedelta:
         return dt.timedelta(hours=float(self.config.get("lookback_hours", 1)))
 
     @property
     def open_session_hold(self) -> dt.timedelta:
-        return dt.timedelta(hours=float(self.config.get("open_session_hold_hours", 24)))
+        return dt.timedelta(hours=max(float(self.config.get("open_session_hold_hours", 24)), 0.0))
+
+    def next_start(self, bookmark: dt.datetime) -> dt.datetime:
+        """Where a sync from ``bookmark`` starts: the lookback before it, never before start_date."""
+        return max(bookmark - self.lookback, config_start_date(self.config)).astimezone(UTC).replace(microsecond=0)
 
     # --------------------------------------------------------------- period
-    def sync_period(self, context: t.Mapping[str, t.Any] | None) -> Window:
-        """From the bookmark less the lookback (never before start_date), or
-        from start_date, to end_date or now; whole seconds, UTC."""
-        now = dt.datetime.now(UTC).replace(microsecond=0)
-        config_start = config_start_date(self.config)
-        last = now
-        if self.config.get("end_date"):
-            last = min(parse_datetime(self.config["end_date"]) or now, now)
-        start = self.get_starting_timestamp(context) or config_start
-        if self.get_context_state(context).get("replication_key_value"):
-            start = max(start - self.lookback, config_start)
-        return Window(start.astimezone(UTC).replace(microsecond=0), last)
-
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
-        self._period = self.sync_period(context)
-        self._oldest_open = None
-        self._resumed_from = parse_datetime(self.get_context_state(context).get("replication_key_value"))
-        if self._period.start >= self._period.end:
-            self.logger.info("sessions: nothing to sync, the period %s to %s is empty", *self._period)
+        state = self.get_context_state(context)
+        now = dt.datetime.now(UTC).replace(microsecond=0)
+        end = parse_datetime(self.config.get("end_date")) if self.config.get("end_date") else None
+        until = min(end, now) if end is not None else now
+        self._reset_sync_memory(until)
+        self._complete = frozenset(int(sid) for sid in state.get(COMPLETE_IDS) or () if _is_int(sid))
+        self._floor = until - self.open_session_hold - self.lookback
+
+        resume = state.get(RESUME)
+        resumed = parse_datetime(resume.get("start")) if isinstance(resume, dict) else None
+        if resumed is not None and _is_int(resume.get("page_index")):
+            self._start, self._first_page = resumed, int(resume["page_index"])
+            self.logger.info("sessions: resuming the sync from %s at pageIndex %d", resumed.isoformat(),
+                             self._first_page)
+        else:
+            bookmark = parse_datetime(state.get("replication_key_value"))
+            self._start = self.next_start(bookmark) if bookmark else config_start_date(self.config)
+            self._first_page = 0
+        self._end = end
+        if self._start >= until:
+            self.logger.info("sessions: nothing to sync, %s is not before %s", self._start.isoformat(),
+                             until.isoformat())
             return ()
         self.logger.info(
-            "sessions: requesting %s to %s in windows of %s, %d sessions per page",
-            self._period.start.isoformat(), self._period.end.isoformat(), self.window, self.page_size,
+            "sessions: requesting the sessions started or finished from %s%s, %d per page",
+            self._start.isoformat(), f" to {end.isoformat()}" if end else "", self.page_size,
         )
         return self.request_records(context)
 
-    def get_new_paginator(self) -> WindowPageIndexPaginator:
-        assert self._period is not None
-        self._paginator = WindowPageIndexPaginator(
-            self._period.start, self._period.end, self.window, self.page_size
-        )
+    def get_new_paginator(self) -> PageIndexPaginator:
+        self._paginator = PageIndexPaginator(self._first_page, self.page_size)
         return self._paginator
 
     # -------------------------------------------------------------- request
     def get_url_params(self, context: t.Any, next_page_token: t.Any) -> dict:
         return {}
 
-    def prepare_request_payload(self, context: t.Any, next_page_token: SessionPage | None) -> dict:
-        assert self._paginator is not None
-        page = next_page_token or self._paginator.current_value
-        return {
-            "start": _api_time(page.window.start),
-            "end": _api_time(self._paginator.request_end(page.window)),
-            "sessionCount": self.page_size,
-            "pageIndex": page.page_index,
-        }
+    def prepare_request_payload(self, context: t.Any, next_page_token: int | None) -> dict:
+        assert self._paginator is not None and self._start is not None
+        body: dict[str, t.Any] = {"start": _api_time(self._start)}
+        if self._end is not None:
+            body["end"] = _api_time(self._end)
+        body["sessionCount"] = self.page_size
+        body["pageIndex"] = self._paginator.current_value if next_page_token is None else next_page_token
+        return body
 
     # -------------------------------------------------------------- records
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        assert self._paginator is not None
-        page = self._paginator.current_value
+        assert self._paginator is not None and self._start is not None
+        page_index = self._paginator.current_value
         rows = page_of(response)["sessions"]
-        open_logins = []
         for index, row in enumerate(rows):
             if row.__class__ is not dict or row.get("sessionId") is None:
                 raise EkranAPIError(
-                    f"Ekran answered POST {self.path} (window {page.window.start.isoformat()}, "
-                    f"pageIndex {page.page_index}) with sessions[{index}] that is not a session "
-                    f"with a sessionId: {str(row)[:200]!r}"
+                    f"Ekran answered POST {self.path} (start {self._start.isoformat()}, pageIndex "
+                    f"{page_index}) with sessions[{index}] that is not a session with a sessionId: {str(row)[:200]!r}"
                 )
-            if is_unset_date(row.get("logoutDate")):
-                open_logins.append(row.get("loginDate"))
         yield from rows
         # Reached once every session of this page has been written.
-        self._hold_for_open_sessions(open_logins)
-        if self._paginator.is_last_page(response):
-            missing = self._paginator.short_of_total(response)
-            if missing:
-                self.logger.warning(
-                    "sessions: pageIndex %d of the window from %s held %d sessions, fewer than sessionCount=%d, "
-                    "though totalCount=%d promised %d more; the window ends at a short page, as the API's "
-                    "paging implies (does the server cap sessionCount lower?)",
-                    page.page_index, page.window.start.isoformat(), len(rows), self.page_size,
-                    page_of(response)["totalCount"], missing,
-                )
-            self._window_complete(page.window)
+        if not self._paginator.is_last_page(response):
+            state = self.get_context_state(self.context)
+            state[RESUME] = {"start": self._start.isoformat(), "page_index": page_index + 1}
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+            return
+        missing = self._paginator.short_of_total(response)
+        if missing:
+            self.logger.warning(
+                "sessions: pageIndex %d held %d sessions, fewer than sessionCount=%d, though totalCount=%d "
+                "promised %d more; the range ends at a short page, as the API's paging implies (does the "
+                "server cap sessionCount lower?)",
+                page_index, len(rows), self.page_size, page_of(response)["totalCount"], missing,
+            )
+        self._sync_complete()
 
     def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:
         """Date-times in UTC, each time span also in seconds (null where it
-        does not parse), undocumented fields into ``extra``."""
+        does not parse), undocumented fields into ``extra``. A session of
+        ``complete_ids`` is remembered, not emitted (see the class)."""
         get = row.get
+        open_session = is_unset_date(get("logoutDate"))
+        skip = row["sessionId"] in self._complete
         for field in DATETIME_FIELDS:
             raw = get(field)
             if raw is None:
@@ -284,6 +273,9 @@ class SessionsStream(EkranStream):
                 if raw.__class__ is not str:
                     row[field] = str(raw)
                 self._log_bad_value(row, field, raw, f"not a valid time span (h:mm:ss.fffffff); {seconds_field} is null")
+        self._remember(row, open_session)
+        if skip:
+            return None
         unknown = row.keys() - self._KNOWN_FIELDS
         if unknown:
             extra = get("extra")
@@ -306,47 +298,66 @@ class SessionsStream(EkranStream):
             )
 
     # ---------------------------------------------------------------- state
-    def _hold_for_open_sessions(self, logins: list[t.Any]) -> None:
-        """Remember the oldest open session that still holds the bookmark."""
-        if not logins or self.open_session_hold <= dt.timedelta(0):
+    def _remember(self, row: dict, open_session: bool) -> None:
+        """What the bookmark and ``complete_ids`` need to know of a session."""
+        if open_session:
+            login = parse_datetime(row.get("loginDate"))
+            assert self._until is not None
+            hold = self.open_session_hold
+            if login is not None and hold and login >= self._until - hold:
+                if self._oldest_open is None or login < self._oldest_open:
+                    self._oldest_open = login
             return
-        assert self._period is not None
-        not_before = self._period.end - self.open_session_hold
-        for raw in logins:
-            login = parse_datetime(raw)
-            if login is None or login < not_before:
-                continue
-            if self._oldest_open is None or login < self._oldest_open:
-                self._oldest_open = login
+        logout = _utc(row.get("logoutDate"))
+        if logout is None or self._floor is None or logout < self._floor:
+            return  # closed before any next start: never read again
+        sid = row["sessionId"]
+        if sid in self._complete:
+            self._skipped.append((sid, logout))
+            return
+        login = _utc(row.get("loginDate"))
+        if login is not None:
+            self._closed.append((sid, login, logout))
 
-    def _window_complete(self, window: Window) -> None:
-        """Every page of ``window`` is written: move the bookmark and say so.
-
-        Windows re-read in the lookback do not move it back: all before the
-        bookmark this sync started from was complete already.
-        """
-        bookmark = window.end
-        if self._resumed_from is not None and self._resumed_from > bookmark:
-            bookmark = self._resumed_from
+    def _sync_complete(self) -> None:
+        """Every page is written: move the bookmark, say which sessions the
+        next sync must skip, and drop the resume point."""
+        assert self._until is not None
+        bookmark = self._until
         if self._oldest_open is not None and self._oldest_open < bookmark:
             bookmark = self._oldest_open.replace(microsecond=0)
-        if bookmark == self._bookmark:
-            return
-        self._bookmark = bookmark
-        self.state_manager.increment_state(
-            {self.replication_key: bookmark.isoformat()},
-            context=self.context,
-            replication_key=self.replication_key,
-        )
+        start = self.next_start(bookmark)
+        complete = {sid for sid, login, logout in self._closed if login < start <= logout}
+        complete.update(sid for sid, logout in self._skipped if logout >= start)
+        state = self.get_context_state(self.context)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = bookmark.isoformat()
+        state[COMPLETE_IDS] = sorted(complete)
+        state.pop(RESUME, None)
         self.state_manager.is_flushed = False
         self._write_state_message()
 
     def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
-        """Records do not move the bookmark: windows do (`_window_complete`).
+        """Records do not move the bookmark: a complete sync does (`_sync_complete`).
 
         singer-sdk would otherwise set it to each record's loginDate, which
-        says nothing about which windows are complete.
+        says nothing about what has been read.
         """
+
+
+def _is_int(value: t.Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _utc(value: t.Any) -> dt.datetime | None:
+    """A date-time post_process wrote (ISO 8601, UTC) as a datetime."""
+    if value.__class__ is not str:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _api_time(value: dt.datetime) -> str:

@@ -34,11 +34,9 @@ class TapEkran(Tap):
                                 "default 30 days ago, at midnight UTC."),
         th.Property("end_date", th.DateTimeType,
                     description="Optional end of the synced period, for backfills; default: now."),
-        th.Property("window_hours", th.NumberType, default=24,
-                    description="Hours per request window; the bookmark advances after each window."),
         th.Property("lookback_hours", th.NumberType, default=1,
                     description="Hours before the bookmark re-read on every sync, for sessions the "
-                                "server learns of late and for clock or time-zone differences."),
+                                "server learns of late and for clock differences."),
         th.Property("open_session_hold_hours", th.NumberType, default=24,
                     description="A session still open holds the bookmark at its loginDate for at most "
                                 "this many hours after its login (0: open sessions never hold it)."),
@@ -122,9 +120,6 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
             errors.append(f"{name} must be a number")
             return None
 
-    window = number("window_hours", 24)
-    if window is not None and window * 3600 < 1:
-        errors.append("window_hours must be more than 0 (at least one second)")
     for name, default in (("lookback_hours", 1), ("open_session_hold_hours", 24)):
         value = number(name, default)
         if value is not None and value < 0:

@@ -1,5 +1,5 @@
-"""A plain Ekran client: requests + json, the same day windows and pageIndex
-pages the tap asks for, one JSON line per session to stdout. What the tap is
+"""A plain Ekran client: requests + json, the same range and pageIndex pages
+the tap asks for, one JSON line per session to stdout. What the tap is
 measured against."""
 
 from __future__ import annotations
@@ -13,34 +13,27 @@ import requests
 PAGE = 1000
 
 
-def main(url: str, token: str, start: str, end: str, window_hours: str = "24") -> None:
+def main(url: str, token: str, start: str, end: str) -> None:
     session = requests.Session()
     session.headers["ApiKey"] = token
-    first = dt.datetime.fromisoformat(start)
-    last = dt.datetime.fromisoformat(end)
-    step = dt.timedelta(hours=float(window_hours))
+    body = {
+        "start": dt.datetime.fromisoformat(start).strftime("%Y-%m-%dT%H:%M:%S"),
+        "end": dt.datetime.fromisoformat(end).strftime("%Y-%m-%dT%H:%M:%S"),
+        "sessionCount": PAGE,
+        "pageIndex": 0,
+    }
     write = sys.stdout.write
-    while first < last:
-        window_end = min(first + step, last)
-        page = 0
-        while True:
-            body = {
-                "start": first.strftime("%Y-%m-%dT%H:%M:%S"),
-                "end": min(window_end + dt.timedelta(seconds=1), last).strftime("%Y-%m-%dT%H:%M:%S"),
-                "sessionCount": PAGE,
-                "pageIndex": page,
-            }
-            response = session.post(f"{url}/ekranapi/sessions", json=body, timeout=300)
-            response.raise_for_status()
-            payload = response.json()
-            for row in payload["sessions"]:
-                write(json.dumps(row))
-                write("\n")
-            page += 1
-            if len(payload["sessions"]) < PAGE or page * PAGE >= payload["totalCount"]:
-                break
-        first = window_end
+    while True:
+        response = session.post(f"{url}/ekranapi/sessions", json=body, timeout=300)
+        response.raise_for_status()
+        payload = response.json()
+        for row in payload["sessions"]:
+            write(json.dumps(row))
+            write("\n")
+        body["pageIndex"] += 1
+        if len(payload["sessions"]) < PAGE or body["pageIndex"] * PAGE >= payload["totalCount"]:
+            break
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:5])

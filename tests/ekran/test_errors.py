@@ -64,7 +64,7 @@ def ekran(sandbox_factory):
     ids=["500", "502", "503-twice", "429", "slow", "reset", "truncate"],
 )
 def test_transient_faults_are_retried_and_lose_nothing(ekran, baseline, fault):
-    # the fault hits a page in the middle of the first window
+    # the fault hits a page in the middle of the range
     ekran.add_fault(path=PATH, skip=1, **fault)
     run = run_tap(TAP, config_for(ekran))
     assert run.returncode == 0, run.stderr[-3000:]
@@ -138,8 +138,10 @@ def test_a_malformed_page_fails_loudly(ekran):
     assert run.returncode != 0
     assert "not JSON" in run.stderr and "/ekranapi/sessions" in run.stderr
     assert len(ekran.logged()) == 2  # nothing after the bad page: it was not skipped
-    # the records of the first page were written, and no state claims the window
+    # the records of the first page were written; the state claims that page
+    # only (a rerun resumes at the bad one), and no bookmark moved
     assert all("replication_key_value" not in s.get("bookmarks", {}).get("sessions", {}) for s in run.states())
+    assert run.states()[-1]["bookmarks"]["sessions"]["resume"]["page_index"] == 1
 
 
 def test_a_page_without_the_envelope_fails_loudly(ekran, monkeypatch):
@@ -213,7 +215,6 @@ def test_every_config_mistake_is_reported_at_once(ekran):
         ekran,
         api_url="ekran.example.com",
         page_size=0,
-        window_hours=0,
         lookback_hours=-1,
         open_session_hold_hours=-2,
         start_date="last tuesday",
@@ -227,7 +228,6 @@ def test_every_config_mistake_is_reported_at_once(ekran):
     for message in (
         "api_url 'ekran.example.com' must start with https://",
         "page_size must be 1 to 1000",
-        "window_hours must be more than 0",
         "lookback_hours must be 0 or more",
         "open_session_hold_hours must be 0 or more",
         "start_date 'last tuesday' is not an ISO 8601 date or date-time",

@@ -1,12 +1,10 @@
-"""tap-ekran against the Ekran sandbox: windows and pages, records, state."""
+"""tap-ekran against the Ekran sandbox: the range and its pages, records, state."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import time
-from collections import Counter
 
 import pytest
 
@@ -39,9 +37,21 @@ def session_ids(records):
 
 
 def requested(server):
-    """(start, end, sessionCount, pageIndex) of every sessions request, in order."""
+    """(start, end or None, sessionCount, pageIndex) of every sessions request, in order."""
     bodies = [json.loads(e["body"]) for e in server.logged("/ekranapi/sessions")]
-    return [(b["start"], b["end"], b["sessionCount"], b["pageIndex"]) for b in bodies]
+    return [(b["start"], b.get("end"), b["sessionCount"], b["pageIndex"]) for b in bodies]
+
+
+def whole(server, sid: int) -> tuple[dt.datetime, dt.datetime | None]:
+    """A session's real loginDate and logoutDate (not clipped by any request)."""
+    login, logout = server.app.times(sid)
+    return (dt.datetime.fromtimestamp(login, UTC),
+            dt.datetime.fromtimestamp(logout, UTC) if logout is not None else None)
+
+
+def times_of(record) -> tuple[dt.datetime, dt.datetime | None]:
+    logout = record["logoutDate"]
+    return dt.datetime.fromisoformat(record["loginDate"]), dt.datetime.fromisoformat(logout) if logout else None
 
 
 def ts(text: str) -> float:
@@ -51,59 +61,33 @@ def ts(text: str) -> float:
 
 @pytest.fixture
 def ekran(sandbox_factory):
-    # 1,500 sessions over 4 days: ~430 a day, so 5 pages of 100 per daily window
+    # 1,500 sessions over 4 days: 15 pages of 100
     return sandbox_factory("ekran", scale=1500, days=4, users=9, clients=6)
 
 
-def test_every_session_arrives_across_windows_and_pages(ekran):
+def test_every_session_arrives_once_and_whole_across_pages(ekran):
     run = run_tap(TAP, config_for(ekran))
     assert run.returncode == 0, run.stderr[-3000:]
     app = ekran.app
     ids = session_ids(run.records("sessions"))
-    assert set(ids) == set(range(1, 1501))  # every session at least once
+    assert sorted(ids) == list(range(1, 1501))  # every session, once
 
-    # The windows: daily from start_date to the moment of the sync, each
-    # request's end one second past the next window's start.
+    # one range from start_date, without an end: "all sessions that were
+    # started or finished after the start date/time" (the document's note 1)
     pages = requested(ekran)
-    windows = sorted({(start, end) for start, end, _, _ in pages})
     first = midnight(app.first_day)
-    assert len(windows) == 4
-    for k, (start, end) in enumerate(windows):
-        assert ts(start) == (first + dt.timedelta(days=k)).timestamp()
-        if k < 3:
-            assert ts(end) == ts(start) + DAY + 1
-    last_end = ts(windows[-1][1])
-    assert abs(last_end - dt.datetime.now(UTC).timestamp()) < 60
-
-    # A session is emitted once per window it touches, as the API selects it:
-    # "started or finished after start" and "started or finished before end".
-    def touches(sid, start, end):
-        login, logout = app.times(sid)
-        if logout is None:
-            return start <= login <= end
-        return login <= end and logout >= start
-
-    expected = Counter()
-    for start, end in windows:
-        expected.update(sid for sid in range(1, 1501) if touches(sid, ts(start), ts(end)))
-    assert Counter(ids) == expected
-    twice = {sid for sid, n in Counter(ids).items() if n > 1}
-    assert twice  # sessions across midnight exist, and are known exactly
-    boundaries = [ts(start) for start, _ in windows[1:]]
-    def crosses(sid, boundary):  # in the windows on both sides of it (they overlap by 1 s)
-        login, logout = app.times(sid)
-        return boundary <= login <= boundary + 1 if logout is None else login <= boundary + 1 and logout >= boundary
-
-    crossing = {sid for sid in range(1, 1501) if any(crosses(sid, b) for b in boundaries)}
-    assert twice == crossing
-
-    # pageIndex from 0 until the pages cover totalCount, 100 per page
-    for start, end in windows:
-        total = len(app.select(ts(start), ts(end)))
-        indexes = [p for s, e, count, p in pages if (s, e) == (start, end)]
-        assert indexes == list(range(max(math.ceil(total / 100), 1)))
+    assert {(start, end) for start, end, _, _ in pages} == {(first.strftime("%Y-%m-%dT%H:%M:%S"), None)}
+    assert [p for _, _, _, p in pages] == list(range(15))  # pageIndex from 0, 100 per page
     assert all(count == 100 for _, _, count, _ in pages)
     assert all(e["auth"] and e["method"] == "POST" for e in ekran.logged())
+
+    # no session crosses the range's edges, so none is clipped (notes 2 and 3):
+    # each comes whole, the ones that cross midnight too
+    for record in run.records("sessions"):
+        assert times_of(record) == whole(ekran, record["sessionId"])
+    assert any(r["logoutDate"] and r["loginDate"][:10] != r["logoutDate"][:10] for r in run.records("sessions"))
+    state = run.bookmark("sessions")
+    assert "resume" not in state and isinstance(state["complete_ids"], list)
 
 
 def test_sends_at_most_1000_sessions_per_request_by_default(sandbox_factory):
@@ -190,13 +174,26 @@ def test_a_session_open_at_the_first_sync_arrives_closed_in_the_second(sandbox_f
     second = run_tap(TAP, config, state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     records = {r["sessionId"]: r for r in second.records("sessions")}
+    held = {sid for sid in closed if open_logins[sid] >= bookmark}
+    assert held and closed - held  # some logged in within the hold, some before it
     for sid in closed:
         assert dt.datetime.fromisoformat(records[sid]["logoutDate"]) == dt.datetime.fromtimestamp(app.times(sid)[1], UTC)
-        assert records[sid]["durationSeconds"] == pytest.approx(app.times(sid)[1] - app.times(sid)[0], abs=0.001)
+        if sid in held:  # read again from the bookmark: whole
+            assert records[sid]["durationSeconds"] == pytest.approx(app.times(sid)[1] - app.times(sid)[0], abs=0.001)
+            assert times_of(records[sid]) == whole(server, sid)
+        else:  # open for longer than the hold: the API clips it at the start (note 2)
+            assert dt.datetime.fromisoformat(records[sid]["loginDate"]) > bookmark > open_logins[sid]
     assert set(changes["new"]) <= set(records)
-    # exactly what the API selects from the bookmark on: nothing older comes again
-    assert set(records) == set(app.select(bookmark.timestamp(), None))
+    # what the API selects from the bookmark on, less the sessions the first
+    # sync emitted whole that cross the bookmark (they would come clipped)
+    complete = set(first.bookmark("sessions")["complete_ids"])
+    assert complete and complete <= set(session_ids(first.records("sessions")))
+    assert set(records) == set(app.select(bookmark.timestamp(), None)) - complete
     assert len(records) < len(set(session_ids(first.records("sessions"))))
+    # so every session in the warehouse (the last copy of each) is whole, but
+    # for those open longer than the hold
+    final = {r["sessionId"]: r for r in first.records("sessions")} | records
+    assert {sid for sid, r in final.items() if times_of(r) != whole(server, sid)} == closed - held
 
 
 def test_without_the_hold_a_closed_session_still_arrives_by_its_logout(sandbox_factory):
@@ -257,26 +254,31 @@ def test_end_date_bounds_the_period(ekran):
     assert run.bookmark("sessions")["replication_key_value"] <= end.isoformat()
 
 
-def test_state_moves_per_window_and_an_interrupted_sync_resumes(ekran):
+def test_state_moves_per_page_and_an_interrupted_sync_resumes(ekran):
     config = config_for(ekran, open_session_hold_hours=0)
     killed = run_tap_until(TAP, config, records_before_kill=750)
     assert killed.returncode != 0
     states = killed.states()
     assert states, "no STATE was written before the kill"
-    bookmark = states[-1]["bookmarks"]["sessions"]["replication_key_value"]
+    resume = states[-1]["bookmarks"]["sessions"]["resume"]
     start = midnight(ekran.app.first_day)
-    # written after complete windows only: a window boundary
-    assert (dt.datetime.fromisoformat(bookmark) - start).total_seconds() % DAY == 0
+    assert dt.datetime.fromisoformat(resume["start"]) == start
+    # written after complete pages only: the pages before it were all emitted
     done = set(session_ids(killed.records("sessions")))
+    assert 1 <= resume["page_index"] <= len(done) // 100
+    assert set(range(1, resume["page_index"] * 100 + 1)) <= done
 
     ekran.clear_log()
     resumed = run_tap(TAP, config, state=states[-1])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert requested(ekran)[0][0] == dt.datetime.fromisoformat(bookmark).strftime("%Y-%m-%dT%H:%M:%S")
-    again = set(session_ids(resumed.records("sessions")))
-    assert done | again == set(range(1, 1501))  # nothing lost
-    # what is read twice is at most the interrupted window (and sessions spanning into it)
-    assert again == set(ekran.app.select(dt.datetime.fromisoformat(bookmark).timestamp(), None))
+    pages = requested(ekran)
+    assert pages[0] == (start.strftime("%Y-%m-%dT%H:%M:%S"), None, 100, resume["page_index"])
+    again = session_ids(resumed.records("sessions"))
+    assert done | set(again) == set(range(1, 1501))  # nothing lost
+    assert again == list(range(resume["page_index"] * 100 + 1, 1501))  # only what was not written
+    state = resumed.bookmark("sessions")
+    assert "resume" not in state
+    assert abs((dt.datetime.fromisoformat(state["replication_key_value"]) - dt.datetime.now(UTC)).total_seconds()) < 60
 
 
 def test_an_empty_period_makes_no_request(ekran):
@@ -297,7 +299,7 @@ def test_a_custom_path_is_used(sandbox_factory):
 
 
 def test_a_short_page_short_of_total_count_is_reported(sandbox_factory, monkeypatch):
-    # a server that caps sessionCount lower than asked: the window ends at
+    # a server that caps sessionCount lower than asked: the range ends at
     # the short page, as the API's paging implies, and the tap says so
     server = sandbox_factory("ekran", scale=300, days=1)
     app = server.app
@@ -308,7 +310,7 @@ def test_a_short_page_short_of_total_count_is_reported(sandbox_factory, monkeypa
         request.body = json.dumps({**body, "sessionCount": min(body["sessionCount"], 60)}).encode()
         response = original(request)
         payload = json.loads(response.body)
-        payload["totalCount"] = len(app.select(ts(body["start"]), ts(body["end"])))
+        payload["totalCount"] = len(app.select(ts(body["start"]), None))
         response.body = json.dumps(payload).encode()
         return response
 
@@ -319,17 +321,34 @@ def test_a_short_page_short_of_total_count_is_reported(sandbox_factory, monkeypa
     assert "fewer than sessionCount=100, though totalCount=300 promised 240 more" in run.stderr
 
 
-def test_rereading_the_lookback_never_moves_the_bookmark_back(ekran):
-    # hourly windows and a 5-hour lookback: the first windows end before the
-    # bookmark the sync started from; the state keeps that bookmark meanwhile
-    bookmark = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(hours=2)
-    state = {"bookmarks": {"sessions": {"replication_key": "loginDate", "replication_key_value": bookmark.isoformat()}}}
-    run = run_tap(TAP, config_for(ekran, window_hours=1, lookback_hours=5, open_session_hold_hours=0), state=state)
-    assert run.returncode == 0, run.stderr[-3000:]
-    values = [dt.datetime.fromisoformat(s["bookmarks"]["sessions"]["replication_key_value"]) for s in run.states()]
-    assert len(requested(ekran)) >= 7  # 7 hourly windows at least
-    assert values == sorted(values) and values[0] >= bookmark
-    assert abs((values[-1] - dt.datetime.now(UTC)).total_seconds()) < 60
+def test_sessions_emitted_whole_are_never_replaced_by_clipped_copies(sandbox_factory):
+    # A sync starts before its bookmark (the lookback) and the bookmark holds
+    # at the oldest open session, so sessions the last sync read whole cross
+    # the new start and the API would answer them clipped (note 2). Over three
+    # syncs, the last copy of every session is whole.
+    server = sandbox_factory("ekran", scale=600, days=2)
+    config = config_for(server, lookback_hours=1, open_session_hold_hours=24 * 5)  # every open session holds
+    final: dict[int, dict] = {}
+    state = None
+    skipped = []
+    for sync in range(3):
+        if sync:
+            server.app.advance()
+            server.clear_log()
+            time.sleep(1.1)  # the tap works in whole seconds
+        run = run_tap(TAP, config, state=state)
+        assert run.returncode == 0, run.stderr[-3000:]
+        emitted = {r["sessionId"]: r for r in run.records("sessions")}
+        if state is not None:
+            start = requested(server)[0][0]
+            crossing = {sid for sid in server.app.select(ts(start), None) if server.app.times(sid)[0] < ts(start)}
+            skipped.append(crossing - set(emitted))
+            assert crossing - set(emitted) <= set(state["bookmarks"]["sessions"]["complete_ids"])
+        final.update(emitted)
+        state = run.state
+    assert all(skipped)  # each later sync had whole sessions to skip
+    assert sorted(final) == list(range(1, server.app.total + 1))
+    assert all(times_of(r) == whole(server, sid) for sid, r in final.items())
 
 
 def test_odd_values_never_fail_the_sync(sandbox_factory, monkeypatch):

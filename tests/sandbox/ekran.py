@@ -7,8 +7,11 @@
 - Selection, as the document words it: ``start`` keeps sessions "started or
   finished after" it, ``end`` keeps sessions "started or finished before" it
   (both inclusive here). A closed session is therefore selected by every
-  window it overlaps; an open one (``logoutDate`` null) only by windows that
-  hold its login.
+  range it overlaps; an open one (``logoutDate`` null) only by ranges that
+  hold its login. And as its notes 2 and 3 say, a session that crosses
+  ``start`` or ``end`` is clipped: its loginDate is its first activity after
+  ``start``, its logoutDate its last activity before ``end``, its durations
+  those of the clipped part.
 - Auth: the header ``ApiKey: <token>``; 401 otherwise. Errors are ASP.NET
   Web API bodies ``{"Message": "..."}``.
 - Durations are .NET time spans (``hh:mm:ss.fffffff``, ``d.hh:mm:ss.fffffff``
@@ -139,9 +142,18 @@ class App(VendorApp):
     def is_bad(self, sid: int) -> bool:
         return self.bad_every > 0 and sid % self.bad_every == 3
 
-    def session(self, sid: int) -> dict:
+    def session(self, sid: int, start: float | None = None, end: float | None = None) -> dict:
+        """Session ``sid`` as a request with ``start``/``end`` answers it: per
+        the document's notes 2 and 3, one started before ``start`` starts at
+        its first activity after ``start``, one finished after ``end`` ends
+        at its last activity before ``end`` (activity: some seconds off the
+        edge, by the session's hash). Without them, the whole session."""
         login, logout = self.times(sid)
         h = self._hash(sid)
+        if start is not None and login < start:
+            login = min(start + 1 + (h >> 56) % 50, logout if logout is not None else self.clock)
+        if end is not None and logout is not None and logout > end:
+            logout = max(end - 1 - (h >> 44) % 50, login)
         user = (h >> 8) % self.users + 1
         client = (h >> 20) % self.clients + 1
         length = (logout if logout is not None else self.clock) - login
@@ -305,7 +317,7 @@ class App(VendorApp):
             return self.error(400, f"The value '{exc}' is not a valid date/time.")
         ids = self.select(start, end)
         chosen = ids[page * count: (page + 1) * count]
-        return Response(200, self._page_body([self.session(sid) for sid in chosen], len(ids)))
+        return Response(200, self._page_body([self.session(sid, start, end) for sid in chosen], len(ids)))
 
     @staticmethod
     def _page_body(sessions: list[dict], total: int) -> bytes:
