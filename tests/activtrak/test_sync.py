@@ -266,3 +266,27 @@ def test_without_start_date_the_first_sync_starts_30_days_ago(activtrak):
     assert activtrak.logged("workinghours")[0]["params"]["from"] == thirty_days_ago
     # the sandbox's six days are all within the last 30
     assert run.counts() == {"activity_log": 2500, "working_hours_users": 6 * 7}
+
+
+def test_list_items_of_any_type_are_kept_and_keyed(activtrak, monkeypatch):
+    # the document shows "groups": [] and "users": [] only: ids or objects
+    # must load as well as names, and still make distinct keys
+    import jsonschema
+
+    serve = activtrak.app.working_hours
+
+    def with_ids(view, day, entity):
+        row = serve(view, day, entity)
+        row["users"] = [entity + 1, {"id": entity + 1, "name": row["users"][0]}]
+        row["groups"] = [entity % 3]
+        return row
+
+    monkeypatch.setattr(activtrak.app, "working_hours", with_ids)
+    run = run_tap(TAP, config_for(activtrak), streams=["working_hours_users"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = run.records("working_hours_users")
+    assert len(rows) == activtrak.app.info()["expected_counts"]["working_hours_users"]
+    assert len({(r["date"], r["computerid"], r["users_key"]) for r in rows}) == len(rows)
+    validator = jsonschema.Draft7Validator(run.schema("working_hours_users")["schema"])
+    assert all(not list(validator.iter_errors(row)) for row in rows)
+    assert rows[0]["users_key"].startswith(f"{rows[0]['users'][0]},{{")
