@@ -4,6 +4,7 @@ the two paginators and how a row becomes a record."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import typing as t
 from functools import cached_property
@@ -25,6 +26,7 @@ DEFAULT_START_DAYS_AGO = 30
 MAX_RETRY_AFTER = 600.0
 PAGE_CURSOR = "prev"  # state key of a cursor report's last page cursor within its window
 EXTRA = "extra"  # the declared object column holding every undeclared field
+ROW_KEY = "row_key"  # the digest key of rows without a guaranteed natural key (row_digest)
 UTC = dt.timezone.utc
 
 
@@ -57,6 +59,30 @@ def rows_of(response: requests.Response) -> list[dict]:
         )
     response._controlio_rows = rows  # type: ignore[attr-defined]
     return rows
+
+
+#: fields that grow while an event is open or as an aggregate's day goes on
+#: (end times, durations, totals, counts): left out of a row's digest, so
+#: that a row read again, longer or larger, keeps its key
+GROWING_FIELDS = frozenset({"end_time", "duration", "idle", "active", "total", "count", "percent"})
+GROWING_SUFFIXES = ("_time", "_duration", "_seconds", "_count", "_percent", "_total")
+
+
+def grows(field: str) -> bool:
+    return field in GROWING_FIELDS or (field.endswith(GROWING_SUFFIXES) and field != "start_time")
+
+
+def row_digest(row: dict, context: dict | None = None) -> str:
+    """A deterministic key for a row that has no guaranteed natural key: the
+    BLAKE2b digest (keys sorted) of the row as the API sent it, less the
+    fields that grow (``grows``), with the parent's ids of a child stream. The
+    same row read again, in any window, gets the same key, even once its event
+    has ended or its totals have grown."""
+    content = {key: value for key, value in row.items() if not grows(key)}
+    if context:
+        content = {**context, **content}
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
 def utc_iso(value: t.Any) -> t.Any:
@@ -202,11 +228,35 @@ class ControlioStream(RESTStream):
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return rows_of(response)
 
+    #: declared fields the tap computes; a field of the same name in a row is kept in ``extra``
+    computed_fields: frozenset[str] = frozenset()
+
     @cached_property
     def _declared(self) -> frozenset[str]:
-        return frozenset(self.schema["properties"]) - {EXTRA}
+        """The declared fields taken from the row as the API sent it."""
+        return frozenset(self.schema["properties"]) - {EXTRA} - self.computed_fields
+
+    @cached_property
+    def _key_fields(self) -> tuple[str, ...]:
+        return tuple(self.primary_keys or ())
 
     def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+        """The record of ``row`` (``record_from_row``); a record without a value
+        for every primary-key field is an error, never written."""
+        record = self.record_from_row(row, context)
+        for key in self._key_fields:
+            if record.get(key) is None:
+                self._missing_key(key, row)
+        return record
+
+    def _missing_key(self, key: str, row: dict) -> t.NoReturn:
+        raise ControlioAPIError(
+            f"Controlio answered {self.path} with a {self.name} row without its primary key field "
+            f"{key!r} (the row has: {', '.join(sorted(row)) or 'no fields'}); "
+            f"a record without its key would be merged with others in the target"
+        )
+
+    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
         """A new record: declared fields at the top, every other field in ``extra``.
 
         The row itself is left untouched (the cursor paginator reads the last
@@ -285,6 +335,7 @@ class WindowedStream(ControlioStream):
     """
 
     replication_key = "window_start"
+    computed_fields = frozenset({"window_start", "window_end"})
     is_sorted = True  # windows are read in date order
     check_sorted = False  # the lookback re-reads days before the saved bookmark
     #: one ``start_time`` day per request, no ``end_time`` (timeline reports)
@@ -363,8 +414,8 @@ class WindowedStream(ControlioStream):
             return {"start_time": window.start.isoformat()}
         return {"start_time": window.start.isoformat(), "end_time": window.end.isoformat()}
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
-        record = super().post_process(row, context)
-        if record is not None and self._window_fields is not None:
+    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+        record = super().record_from_row(row, context)
+        if self._window_fields is not None:
             record.update(self._window_fields)
         return record

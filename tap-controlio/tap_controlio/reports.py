@@ -1,14 +1,19 @@
 """Every Controlio report, declared as one table; the stream classes are built
 from it. A new report is one row of ``REPORTS``.
 
-The document gives no report fields, so each row declares what can be known
-(the ids its filters name, its times, the window it was read in); every other
-field the API returns is kept in the ``extra`` object column.
+The document gives no report fields. API-CONTRACT.md guarantees that rows carry
+the ids their filters name and, for time-based rows, ``start_time``/``end_time``;
+each row of the table declares those (and a few more that can be known), all
+nullable, and every other field the API returns is kept in the ``extra`` object
+column. Only primary-key fields are required, and a row lacking one is an
+error (``ControlioStream.post_process``). A report whose rows have no
+guaranteed natural key is keyed by ``row_key``, a digest of the row.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import typing as t
 from functools import cached_property
 
@@ -17,11 +22,14 @@ from singer_sdk.pagination import SinglePagePaginator
 
 from tap_controlio.client import (
     EXTRA,
+    ROW_KEY,
+    ControlioAPIError,
     OffsetPaginator,
     PrevCursorPaginator,
     WindowedStream,
+    row_digest,
 )
-from tap_controlio.streams import ANY_OBJECT, ActivitiesStream, UsersStream
+from tap_controlio.streams import ANY_ARRAY, ANY_OBJECT, ActivitiesStream, UsersStream
 
 PARENTS = {"users": UsersStream, "activities": ActivitiesStream}
 
@@ -37,6 +45,7 @@ NO_DATES = None
 
 # The types of the report fields a row may declare
 FIELD_TYPES: dict[str, th.JSONTypeHelper] = {
+    ROW_KEY: th.StringType,
     "id": th.IntegerType,
     "user_id": th.IntegerType,
     "computer_id": th.IntegerType,
@@ -49,7 +58,7 @@ FIELD_TYPES: dict[str, th.JSONTypeHelper] = {
     "time": th.DateTimeType,
     "date": th.DateType,
     "name": th.StringType,
-    # a row's own period: its start_time, else its date, else the window's first day
+    # a row's own period: its start_time, else its date (see ReportStream.row_day)
     "period": th.StringType,
     # the emails report (the document's "Get email" sample)
     "attachments": ANY_OBJECT,
@@ -58,12 +67,30 @@ FIELD_TYPES: dict[str, th.JSONTypeHelper] = {
     "message": th.StringType,
     "protocol": th.StringType,
     "subject": th.StringType,
-    "to_address": th.ArrayType(th.StringType),
+    "to_address": ANY_ARRAY,  # "to_address": [ ] in the document, no item type
+}
+FIELD_DESCRIPTIONS = {
+    ROW_KEY: "Digest of the row as the API sent it: the key of a report without a guaranteed natural key",
+    "date": "The row's day: its own date, else the date of its start_time",
+    "period": "The row's start_time, else its date",
 }
 DATETIME_FIELDS = ("start_time", "end_time", "time")
+#: fields the tap computes: a row's own field of that name is kept in ``extra``
+COMPUTED = frozenset({ROW_KEY, "period"})
 
-EVENT = ("user_id", "computer_id", "start_time", "end_time")
-EVENT_KEYS = ("user_id", "computer_id", "start_time")
+# What the contract guarantees: the ids the filters name, times of time-based rows
+WHO_FIELDS = ("user_id", "department_id")
+TIMES = ("start_time", "end_time")
+#: event rows: the users/departments filters name no computer, and many events
+#: can share a user and a start_time, so no natural key is guaranteed
+EVENT = (ROW_KEY, *WHO_FIELDS, "computer_id", *TIMES)
+EVENT_KEYS = (ROW_KEY,)
+#: the cursor reports: their prev cursor is start_time, user_id, computer_id,
+#: the unique order of their rows
+CURSOR = ("user_id", "computer_id", "department_id", "activity_id", *TIMES)
+CURSOR_KEYS = ("user_id", "computer_id", "start_time")
+BY_USERS = ("window_start", "user_id")
+BY_DAYS = ("date",)
 
 # Report parameters taken from settings (setting name == query parameter)
 USERS = "users"
@@ -72,6 +99,9 @@ ACTIVITY_TYPE = "activity_type"
 AGGREGATE_BY_USER = "aggregate_by_user"
 REMOVABLE_ONLY = "removable_only"
 INTERVAL = "interval"
+#: the one ``user_id`` a report takes instead of ``users``: sent when the
+#: ``users`` setting holds exactly one id
+USER_ID = "user_id"
 WHO = (USERS, DEPARTMENTS)
 
 
@@ -94,53 +124,55 @@ S = "/api/v1/statistics/"
 REPORTS: tuple[Report, ...] = (
     Report("activity_sessions", S + "activitySessions", EVENT_KEYS, EVENT,
            params=(*WHO, AGGREGATE_BY_USER), description="Sessions - Activity report"),
-    Report("activities_report", S + "activities", ("window_start", "activity_id"), ("activity_id", "name"),
-           params=(*WHO, ACTIVITY_TYPE), description="Activities (statistics) report"),
+    Report("activities_report", S + "activities", ("window_start", "activity_id"),
+           ("activity_id", "name", *WHO_FIELDS), params=(*WHO, ACTIVITY_TYPE),
+           description="Activities (statistics) report"),
     Report("alerts", S + "alerts", EVENT_KEYS, (*EVENT, "rule_id"), description="Behaviour alerts"),
-    Report("captions", S + "captions", ("activity_id", *EVENT_KEYS), (*EVENT, "activity_id"),
+    Report("captions", S + "captions", EVENT_KEYS, (*EVENT, "activity_id"),
            parent="activities", selected_by_default=False,
            description="Window captions of one activity: one request per activity per window"),
-    Report("categories_report", S + "categories", ("window_start", "category_id"), ("category_id", "name"),
-           params=(*WHO, ACTIVITY_TYPE), description="Categories report"),
+    Report("categories_report", S + "categories", ("window_start", ROW_KEY),
+           (ROW_KEY, "category_id", "id", "name", *WHO_FIELDS), params=(*WHO, ACTIVITY_TYPE),
+           description="Categories report"),
     Report("detailed_files", S + "detailedFiles", EVENT_KEYS, EVENT,
            params=(*WHO, REMOVABLE_ONLY), description="Detailed files report"),
-    Report("detailed_activities", S + "detailedActivities", EVENT_KEYS, (*EVENT, "activity_id"), paging=PREV,
+    Report("detailed_activities", S + "detailedActivities", CURSOR_KEYS, CURSOR, paging=PREV,
            params=(*WHO, ACTIVITY_TYPE), description="Detailed (raw) activities, prev cursor"),
     Report("emails", S + "emails", ("id",),
-           ("id", "user_id", "computer_id", "time", "direction", "from_address", "to_address",
-            "subject", "message", "protocol", "attachments"), description="Emails report"),
+           ("id", "user_id", "computer_id", "department_id", "time", "direction", "from_address",
+            "to_address", "subject", "message", "protocol", "attachments"), description="Emails report"),
     Report("keystrokes", S + "keystrokes", EVENT_KEYS, EVENT,
            params=(*WHO, ACTIVITY_TYPE), description="Keystrokes report"),
     Report("printing", S + "printing", EVENT_KEYS, EVENT, description="Printing report"),
-    Report("productivity", S + "productivity", ("window_start", "user_id"), ("user_id",), paging=SINGLE,
+    Report("productivity", S + "productivity", BY_USERS, WHO_FIELDS, paging=SINGLE,
            description="Productivity report (one page)"),
     Report("searches", S + "searches", EVENT_KEYS, EVENT, description="Searches report"),
     Report("logons", S + "logons", EVENT_KEYS, EVENT, description="Sessions - Logons report"),
-    Report("users_activities_timeline", S + "usersActivitiesTimeline", EVENT_KEYS, (*EVENT, "activity_id"),
+    Report("users_activities_timeline", S + "usersActivitiesTimeline", CURSOR_KEYS, CURSOR,
            paging=PREV, params=(*WHO, ACTIVITY_TYPE), description="Raw users activities timeline, prev cursor"),
-    Report("users_activities", S + "usersActivities", ("user_id", "activity_id"), ("user_id", "activity_id"),
+    Report("users_activities", S + "usersActivities", (ROW_KEY,), (ROW_KEY, "user_id", "activity_id"),
            dates=NO_DATES, params=(), description="Users activities (full table, no date filter)"),
-    Report("users_productivity", S + "users", ("window_start", "user_id"), ("user_id",),
-           description="Users (productivity) report"),
-    Report("workload_by_users", S + "workloadByUsers", ("window_start", "user_id"), ("user_id",)),
-    Report("workload_by_days", S + "workloadByDays", ("window_start", "date"), ("date",), params=(DEPARTMENTS,)),
+    Report("users_productivity", S + "users", BY_USERS, WHO_FIELDS, description="Users (productivity) report"),
+    Report("workload_by_users", S + "workloadByUsers", BY_USERS, WHO_FIELDS),
+    Report("workload_by_days", S + "workloadByDays", BY_DAYS, ("date", "user_id", "department_id", *TIMES),
+           params=(USER_ID, DEPARTMENTS)),
     Report("workload_by_departments", S + "workloadByDepartments", ("window_start", "department_id"),
            ("department_id", "name")),
-    Report("operations_by_users", S + "operationsByUsers", ("window_start", "user_id"), ("user_id",),
+    Report("operations_by_users", S + "operationsByUsers", BY_USERS, WHO_FIELDS,
            params=(*WHO, ACTIVITY_TYPE)),
-    Report("operations_by_days", S + "operationsByDays", ("window_start", "date"), ("date",),
+    Report("operations_by_days", S + "operationsByDays", BY_DAYS, ("date", *WHO_FIELDS, *TIMES),
            params=(*WHO, ACTIVITY_TYPE)),
-    Report("multitasking_by_users", S + "multitaskingByUsers", ("window_start", "user_id"), ("user_id",),
+    Report("multitasking_by_users", S + "multitaskingByUsers", BY_USERS, WHO_FIELDS,
            params=(*WHO, ACTIVITY_TYPE)),
-    Report("multitasking_by_days", S + "multitaskingByDays", ("window_start", "date"), ("date",),
+    Report("multitasking_by_days", S + "multitaskingByDays", BY_DAYS, ("date", *WHO_FIELDS, *TIMES),
            params=(*WHO, ACTIVITY_TYPE)),
     Report("categories_distribution_by_users", S + "categoriesDistributionByUsers",
-           ("window_start", "user_id"), ("user_id",), params=(*WHO, ACTIVITY_TYPE)),
+           BY_USERS, WHO_FIELDS, params=(*WHO, ACTIVITY_TYPE)),
     Report("timeline_summary", S + "timelineSummary", ("user_id", "period"),
-           ("user_id", "period", "start_time", "end_time"), dates=DAY,
+           ("user_id", "department_id", "period", *TIMES), dates=DAY,
            params=(*WHO, INTERVAL), page_limit=25, description="Timeline summary, one day per request"),
     Report("timeline_summary_by_user", S + "timelineSummary/{user_id}", ("user_id", "period"),
-           ("user_id", "period", "date", "start_time", "end_time"),
+           ("user_id", "period", "date", *TIMES),
            params=(INTERVAL,), page_limit=25, parent="users", description="Timeline summary of one user"),
     Report("timeline_raw", S + "timelineRaw", EVENT_KEYS, EVENT, dates=DAY, page_limit=25,
            description="Timeline RAW, one day per request"),
@@ -167,6 +199,7 @@ class ReportStream(WindowedStream):
         return OffsetPaginator(start_value=0, page_size=self.page_size)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        self._warn_unapplied_user_filter()
         if self.report.dates is NO_DATES:  # a full table: no windows
             return super(WindowedStream, self).get_records(context)
         return super().get_records(context)
@@ -188,6 +221,11 @@ class ReportStream(WindowedStream):
         if report.parent == "activities" and context:
             params["activity_id"] = context["activity_id"]
         for name in report.params:
+            if name == USER_ID:
+                users = self.config.get(USERS) or []
+                if len(users) == 1:
+                    params[USER_ID] = users[0]
+                continue
             value = self.config.get(name)
             if value is None or value == []:
                 continue
@@ -199,36 +237,87 @@ class ReportStream(WindowedStream):
                 params[name] = value
         return params
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
-        record = super().post_process(row, context)
-        if record is None:
-            return None
+    _warned_user_filter = False
+
+    def _warn_unapplied_user_filter(self) -> None:
+        users = self.config.get(USERS) or []
+        if USER_ID in self.report.params and len(users) > 1 and not self._warned_user_filter:
+            self._warned_user_filter = True
+            self.logger.warning(
+                "%s: the API filters this report by a single user_id; the users setting holds %d ids, "
+                "so the users filter is not applied to it (it is read for every user)",
+                self.name, len(users),
+            )
+
+    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+        record = super().record_from_row(row, context)
+        if not (context or self._derives_fields):
+            return record
         if context:  # a child report: its rows belong to the parent record
             for key, value in context.items():
                 if record.get(key) is None and key in self._declared:
                     record[key] = value
         if self._has_date:
-            day = record.get("date")
-            if day is None and self._window is not None:
-                start = record.get("start_time")
-                record["date"] = start[:10] if isinstance(start, str) else self._window.start.isoformat()
-            elif isinstance(day, str) and len(day) > 10:
-                record["date"] = day[:10]
-        if self._has_period and self._window is not None:
-            record["period"] = record.get("start_time") or record.get("date") or self._window.start.isoformat()
+            day = self.row_day(row)
+            if day is None:
+                day = self._one_day_window("date", row)
+            elif row.get("date") is not None and row["date"] != day:
+                record[EXTRA]["date"] = row["date"]  # not a plain date: keep what the API sent
+            record["date"] = day
+        if self._has_period:
+            record["period"] = record.get("start_time") or self.row_day(row) or self._one_day_window("period", row)
+        if self._has_row_key:
+            record[ROW_KEY] = row_digest(row, context)
         return record
+
+    @staticmethod
+    def row_day(row: dict) -> str | None:
+        """The day a row is about: its own ``date``, else the date of its
+        ``start_time`` as the API wrote it (the day of the API's own clock)."""
+        for field in ("date", "start_time"):
+            value = row.get(field)
+            if isinstance(value, str) and len(value) >= 10:
+                try:
+                    return dt.date.fromisoformat(value[:10]).isoformat()
+                except ValueError:
+                    continue
+        return None
+
+    def _one_day_window(self, field: str, row: dict) -> str:
+        """A row that says nothing of its day is about the window's day, when
+        the window is one day; over a longer window its day is unknown, and
+        giving every such row the window's first day would merge the days."""
+        window = self._window
+        if window is not None and window.start == window.end:
+            return window.start.isoformat()
+        span = f"{window.start}..{window.end}" if window else "a request without dates"
+        raise ControlioAPIError(
+            f"Controlio answered {self.path} for {span} with a {self.name} row without date or start_time "
+            f"(the row has: {', '.join(sorted(row)) or 'no fields'}): its {field}, part of the primary key, "
+            f"is unknown over a window longer than one day; set window_days to 1"
+        )
+
+    @cached_property
+    def _derives_fields(self) -> bool:
+        """Whether rows get a date, a period or a row_key besides what the API sent."""
+        return self._has_date or self._has_period or self._has_row_key
 
     @cached_property
     def _has_period(self) -> bool:
-        return "period" in self._declared
+        return "period" in self.schema["properties"]
 
     @cached_property
     def _has_date(self) -> bool:
         return "date" in self._declared
 
+    @cached_property
+    def _has_row_key(self) -> bool:
+        return ROW_KEY in self.schema["properties"]
+
 
 def _schema(report: Report) -> dict:
-    props = [th.Property(f, FIELD_TYPES[f], required=f in report.keys) for f in report.fields]
+    props = [th.Property(f, FIELD_TYPES[f], required=f in report.keys, description=FIELD_DESCRIPTIONS.get(f))
+             for f in report.fields]
     if report.dates is not NO_DATES:
         props.append(th.Property("window_start", th.DateType, required=True,
                                  description="First day of the request window (the bookmark)"))
@@ -246,6 +335,7 @@ def report_stream_class(report: Report) -> type[ReportStream]:
         "primary_keys": report.keys,
         "schema": _schema(report),
         "datetime_fields": tuple(f for f in report.fields if f in DATETIME_FIELDS),
+        "computed_fields": WindowedStream.computed_fields | {f for f in report.fields if f in COMPUTED},
         "one_day_per_request": report.dates == DAY,
         "selected_by_default": report.selected_by_default,
         "__doc__": report.description or f"The {report.name} report.",

@@ -8,15 +8,16 @@ from singer_sdk import typing as th
 
 from tap_controlio.client import (
     EXTRA,
+    ROW_KEY,
     ControlioStream,
     OffsetPaginator,
     WindowedStream,
+    row_digest,
 )
 
 ANY_OBJECT = th.ObjectType(additional_properties=True)
+#: the document shows every list as ``[ ]``, without an item type: items of any type
 ANY_ARRAY = th.ArrayType(th.AnyType())
-INT_ARRAY = th.ArrayType(th.IntegerType)
-STR_ARRAY = th.ArrayType(th.StringType)
 
 
 def _props(*properties: th.Property) -> dict:
@@ -119,8 +120,8 @@ class DepartmentsStream(CollectionStream):
     default_path = "/api/v1/departments"
     schema = _props(
         th.Property("id", th.IntegerType, required=True),
-        th.Property("ancestors", INT_ARRAY),
-        th.Property("ancestors_names", STR_ARRAY),
+        th.Property("ancestors", ANY_ARRAY),
+        th.Property("ancestors_names", ANY_ARRAY),
         th.Property("name", th.StringType),
         th.Property("parent_id", th.IntegerType),
         *_stamps(),
@@ -172,8 +173,8 @@ class UsersStream(CollectionStream):
     datetime_fields = ("inserted_at", "updated_at", "last_connect_time", "last_upload_time")
     schema = _props(
         th.Property("id", th.IntegerType, required=True),
-        th.Property("ancestors", INT_ARRAY),
-        th.Property("ancestors_names", STR_ARRAY),
+        th.Property("ancestors", ANY_ARRAY),
+        th.Property("ancestors_names", ANY_ARRAY),
         th.Property("blocked", th.BooleanType),
         th.Property("custom_options", ANY_OBJECT),
         th.Property("deleted", th.BooleanType),
@@ -207,14 +208,21 @@ AUDIT_FILTERS = {
 
 
 class AuditLogStream(WindowedStream):
-    """Low-level events, read day window by day window (``start_time``/``end_time``)."""
+    """Low-level events, read day window by day window (``start_time``/``end_time``).
+
+    The document's sample is ``"data": [ ]``: no field of an entry is
+    guaranteed, so its key is ``row_key``, the digest of the entry (an entry
+    does not change once written)."""
 
     name = "audit_log"
     default_path = "/api/v1/audit_log"
-    primary_keys = ("id",)
+    primary_keys = (ROW_KEY,)
     datetime_fields = ("inserted_at",)
+    computed_fields = WindowedStream.computed_fields | {ROW_KEY}
     schema = _props(
-        th.Property("id", th.IntegerType, required=True),
+        th.Property(ROW_KEY, th.StringType, required=True,
+                    description="Digest of the entry as the API sent it (the document guarantees no id)"),
+        th.Property("id", th.IntegerType),
         th.Property("action", th.StringType),
         th.Property("api_type", th.StringType),
         th.Property("object_type", th.StringType),
@@ -223,9 +231,15 @@ class AuditLogStream(WindowedStream):
         th.Property("email", th.StringType),
         th.Property("ip", th.StringType),
         th.Property("inserted_at", th.DateTimeType, description="When the event happened (UTC)"),
-        th.Property("window_start", th.DateType, description="First day of the request window (the bookmark)"),
+        th.Property("window_start", th.DateType, required=True,
+                    description="First day of the request window (the bookmark)"),
         th.Property("window_end", th.DateType, description="Last day of the request window"),
     )
+
+    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+        record = super().record_from_row(row, context)
+        record[ROW_KEY] = row_digest(row)
+        return record
 
     def get_new_paginator(self) -> OffsetPaginator:
         return OffsetPaginator(start_value=0, page_size=self.page_size)

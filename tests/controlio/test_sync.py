@@ -102,6 +102,10 @@ def test_cursor_reports_follow_prev_never_offset(controlio):
     keys = raw_keys(run)
     assert len(keys) == len(set(keys)) == 1200
     assert keys == sorted(keys)
+    # start_times to the microsecond, as in the document; the sandbox repeats rows
+    # after a cursor whose start_time lost digits, so the count above holds only
+    # if the cursor carries the raw start_time exactly
+    assert all(len(k[0]) == len("2020-10-22T20:53:11.877501Z") and not k[0].endswith(".000000Z") for k in keys)
     requests = controlio.logged(RAW)
     assert all("offset" not in r["params"] and r["params"]["limit"] == "100" for r in requests)
     rows_by_day: dict[str, list[tuple]] = {}
@@ -198,16 +202,16 @@ def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
     server = sandbox_factory("controlio", scale=100, days=10, users=40)
     config = config_for(server, page_size=10)
     killed = sync_until(config, records_before_kill=130, streams=["logons"])
-    seen = set(keys_of(killed, "logons")) if killed.records("logons") else set()
+    seen = {(r["row_key"], r["start_time"]) for r in killed.records("logons")}
     bookmark = killed.bookmark("logons")["replication_key_value"]
     assert bookmark > server.app.first_day.isoformat()
     server.clear_log()
     resumed = sync(config, state=killed.state, streams=["logons"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    again = set(keys_of(resumed, "logons"))
+    again = {(r["row_key"], r["start_time"]) for r in resumed.records("logons")}
     assert len(seen | again) == 400
     assert min(r["params"]["start_time"] for r in server.logged("logons")) == bookmark
-    assert {k[2][:10] for k in seen & again} <= {bookmark}  # at most the window in flight
+    assert {start[:10] for _, start in seen & again} <= {bookmark}  # at most the window in flight
 
 
 def test_child_streams_keep_state_per_parent(controlio):
@@ -273,12 +277,18 @@ def test_report_and_audit_filters_are_sent(controlio):
     run = sync(config, streams=streams)
     assert run.returncode == 0, run.stderr[-2000:]
     assert {r["user_id"] for r in run.records("activity_sessions")} == {2, 5}
+    # sessions aggregated over all computers name no computer: the rows load all the same
+    assert run.counts()["activity_sessions"] == 2 * 4
+    assert all(r.get("computer_id") is None for r in run.records("activity_sessions"))
     assert {r["user_id"] for r in run.records("detailed_activities")} <= {2, 5}
     sessions = controlio.logged("activitySessions")[0]["params"]
     assert sessions["users"] == "2,5" and sessions["departments"] == "1" and sessions["aggregate_by_user"] == "true"
     assert controlio.logged("detailedFiles")[0]["params"]["removable_only"] == "true"
     assert controlio.logged(RAW)[0]["params"]["activity_type"] == "1"
-    assert "users" not in controlio.logged("workloadByDays")[0]["params"]  # not a parameter of that report
+    # workloadByDays takes one user_id, not users: with two users it is read unfiltered, and the log says so
+    assert not {"users", "user_id"} & set(controlio.logged("workloadByDays")[0]["params"])
+    assert run.counts()["workload_by_days"] == 4
+    assert "workload_by_days" in run.stderr and "users filter is not applied" in run.stderr
     audit = controlio.logged("audit_log")[0]["params"]
     assert audit["actions"] == "update,view" and audit["logins"] == "1" and audit["emails"] == "admin1@example.com"
     entries = run.records("audit_log")
@@ -402,3 +412,181 @@ def test_timeline_summaries_per_interval_keep_one_row_per_interval(sandbox_facto
         assert all(period.endswith("Z") for _, period in keys)
     by_user = run.records("timeline_summary_by_user")
     assert {r["date"] for r in by_user} == {server.app.first_day.isoformat(), server.app.today.isoformat()}
+
+
+BY_DAYS = ["workload_by_days", "operations_by_days", "multitasking_by_days"]
+
+
+@pytest.mark.parametrize("with_date", [False, True], ids=["start-time-only", "start-time-and-date"])
+def test_by_days_rows_keep_their_own_day_in_multi_day_windows(sandbox_factory, with_date):
+    server = sandbox_factory("controlio", scale=100, days=5, users=4, by_days_date=with_date)
+    run = sync(config_for(server, window_days=3), streams=BY_DAYS)
+    assert run.returncode == 0, run.stderr[-2000:]
+    days = [day(server, d) for d in range(-4, 1)]
+    for stream in BY_DAYS:
+        records = run.records(stream)
+        assert [r["date"] for r in records] == days, stream  # one row per day, none merged
+        assert len(set(keys_of(run, stream))) == len(records) == 5, stream
+        assert run.schema(stream)["key_properties"] == ["date"]
+        # two windows of up to three days: the rows say which window they came from
+        assert [r["window_start"] for r in records] == [days[0]] * 3 + [days[3]] * 2
+        assert all(r["start_time"] == f"{r['date']}T00:00:00.000000Z" for r in records)
+        assert ("date" in records[0]["extra"]) is False
+    assert {(r["params"]["start_time"], r["params"]["end_time"]) for r in server.logged("workloadByDays")} == {
+        (days[0], days[2]), (days[3], days[4])}
+
+
+def test_a_by_days_row_that_names_no_day_fails_over_a_multi_day_window(controlio):
+    # rows without date or start_time (here the per-user workload's rows)
+    paths = {"workload_by_days": "/api/v1/statistics/workloadByUsers"}
+    run = sync(config_for(controlio, window_days=2, paths=paths), streams=["workload_by_days"])
+    assert run.returncode != 0
+    assert "workload_by_days" in run.stderr and "without date or start_time" in run.stderr
+    assert "window_days" in run.stderr
+    assert run.records("workload_by_days") == []
+    # over one-day windows such a row is about the window's day
+    run = sync(config_for(controlio, window_days=1, paths=paths), streams=["workload_by_days"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = run.records("workload_by_days")
+    assert len(records) == 8 * 4 and all(r["date"] == r["window_start"] for r in records)
+    assert sorted({r["date"] for r in records}) == [day(controlio, d) for d in range(-3, 1)]
+
+
+def test_workload_by_days_is_filtered_by_the_one_configured_user(controlio):
+    run = sync(config_for(controlio, users=[3]), streams=["workload_by_days", "operations_by_days"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    params = [r["params"] for r in controlio.logged("workloadByDays")]
+    assert len(params) == 4 and all(p["user_id"] == "3" and "users" not in p for p in params)
+    assert {r["extra"]["users_count"] for r in run.records("workload_by_days")} == {1}
+    # the other by-days reports keep their documented users filter
+    assert {r["params"]["users"] for r in controlio.logged("operationsByDays")} == {"3"}
+    assert "users filter is not applied" not in run.stderr
+
+
+DIGEST_KEYED = ["activity_sessions", "alerts", "detailed_files", "keystrokes", "printing", "searches", "logons",
+                "timeline_raw", "timeline_raw_by_user", "audit_log", "categories_report", "users_activities"]
+
+
+def test_rows_with_only_the_guaranteed_fields_load_with_distinct_stable_keys(sandbox_factory):
+    server = sandbox_factory("controlio", scale=100, days=4, users=6, computers=3, categories=4, sparse_rows=True)
+    run = sync(config_for(server, page_size=5), streams=DIGEST_KEYED)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = server.app.expected_counts(start=server.app.first_day)
+    assert run.counts() == {stream: expected[stream] for stream in DIGEST_KEYED}
+    for stream in DIGEST_KEYED:
+        keys = keys_of(run, stream)
+        assert len(set(keys)) == len(keys), stream
+        schema = run.schema(stream)
+        assert "row_key" in schema["key_properties"], stream
+        assert set(schema["schema"]["required"]) <= {"row_key", "window_start"}, stream
+    logons = run.records("logons")
+    assert all(r.get("computer_id") is None for r in logons)
+    assert run.schema("logons")["schema"]["properties"]["computer_id"]["type"] == ["integer", "null"]
+    # pairs of rows share a user and a start_time: a key of those two fields would merge them
+    assert len({(r["user_id"], r["start_time"]) for r in logons}) == len(logons) // 2
+    assert all(r.get("id") is None for r in run.records("audit_log"))
+    assert all(r.get("category_id") is None and r["name"] for r in run.records("categories_report"))
+
+    # the same rows read again, in other windows, get the same keys
+    again = sync(config_for(server, page_size=7, window_days=3), streams=DIGEST_KEYED)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for stream in DIGEST_KEYED:
+        if stream != "categories_report":  # an aggregate of its window: keyed by window_start too
+            assert set(keys_of(again, stream)) == set(keys_of(run, stream)), stream
+
+
+@pytest.mark.parametrize(
+    ("stream", "path", "field"),
+    [
+        ("emails", "/api/v1/statistics/logons", "'id'"),
+        ("workload_by_users", "/api/v1/statistics/workloadByDepartments", "'user_id'"),
+        ("detailed_activities", "/api/v1/statistics/logons", "'computer_id'"),  # sparse logons name no computer
+    ],
+)
+def test_a_row_without_a_primary_key_field_fails_naming_the_report_and_field(sandbox_factory, stream, path, field):
+    server = sandbox_factory("controlio", scale=100, days=2, users=4, sparse_rows=True)
+    run = sync(config_for(server, paths={stream: path}), streams=[stream])
+    assert run.returncode != 0
+    assert f"{stream} row without its primary key field {field}" in run.stderr
+    assert path in run.stderr
+    assert run.records() == []
+
+
+def test_lists_without_a_documented_item_type_accept_any_items():
+    from jsonschema import Draft202012Validator
+
+    catalog = catalog_for([])
+    for stream, field in [("departments", "ancestors"), ("users", "ancestors"), ("users", "ancestors_names"),
+                          ("emails", "to_address")]:
+        (entry,) = [e for e in catalog["streams"] if e["tap_stream_id"] == stream]
+        schema = entry["schema"]["properties"][field]
+        validator = Draft202012Validator(schema)
+        for value in ([1, 2], ["Department 1"], [{"id": 1, "name": "x"}], [1, "a", None], None):
+            assert validator.is_valid(value), (stream, field, value)
+
+
+@pytest.mark.parametrize("interval", ["7", "abc", ""])
+def test_the_sandbox_refuses_an_undocumented_interval_with_400(controlio, interval):
+    import requests
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    today = controlio.app.today.isoformat()
+    for path, params in [("timelineSummary", {"start_time": today}),
+                         ("timelineSummary/1", {"start_time": today, "end_time": today})]:
+        response = requests.get(f"{controlio.url}/api/v1/statistics/{path}", headers=headers, timeout=10,
+                                params={**params, "interval": interval})
+        assert response.status_code == 400, (path, response.text)
+        assert "interval" in response.json()["error"]
+    ok = requests.get(f"{controlio.url}/api/v1/statistics/timelineSummary", headers=headers, timeout=10,
+                      params={"start_time": today, "interval": "15"})
+    assert ok.status_code == 200 and len(ok.json()["data"]) == 8
+
+
+def test_fields_the_tap_computes_never_overwrite_the_rows_own():
+    from tap_controlio.client import Window
+    from tap_controlio.tap import TapControlio
+
+    tap = TapControlio(config={"api_token": TOKEN})
+    first = dt.date(2026, 1, 5)
+    own = {"row_key": "theirs", "window_start": "1999-01-01", "period": "morning"}
+    row = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", **own}
+    logons, summary = tap.streams["logons"], tap.streams["timeline_summary"]
+    for stream in (logons, summary):
+        stream._begin_window(None, Window(first, first))
+    record = logons.post_process(dict(row))
+    assert record["window_start"] == "2026-01-05" and len(record["row_key"]) == 32
+    assert record["row_key"] == logons.post_process(dict(row))["row_key"]  # deterministic
+    assert {k: record["extra"][k] for k in own} == own
+    record = summary.post_process(dict(row))
+    assert record["period"] == "2026-01-05T09:00:00.250000Z" and record["extra"]["period"] == "morning"
+
+
+def test_a_digest_key_survives_an_event_growing_and_totals_growing(sandbox_factory):
+    from tap_controlio.client import Window
+    from tap_controlio.tap import TapControlio
+
+    tap = TapControlio(config={"api_token": TOKEN})
+    logons = tap.streams["activity_sessions"]
+    logons._begin_window(None, Window(dt.date(2026, 1, 5), dt.date(2026, 1, 5)))
+    open_event = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", "end_time": "2026-01-05T09:01:00Z",
+                  "duration": 60, "idle": 3, "computer_name": "PC-1"}
+    longer = {**open_event, "end_time": "2026-01-05T09:30:00Z", "duration": 1800, "idle": 40}
+    other_computer = {**open_event, "computer_name": "PC-2"}
+    key = logons.post_process(dict(open_event))["row_key"]
+    assert logons.post_process(dict(longer))["row_key"] == key
+    assert logons.post_process(dict(other_computer))["row_key"] != key
+
+    # today's category totals grow between two syncs: the rows keep their keys
+    server = sandbox_factory("controlio", scale=100, days=2, users=4, categories=4, sparse_rows=True)
+    first = sync(config_for(server, lookback_days=1), streams=["categories_report"])
+    assert first.returncode == 0, first.stderr[-2000:]
+    server.app.advance()
+    second = sync(config_for(server, lookback_days=1), streams=["categories_report"], state=first.state)
+    assert second.returncode == 0, second.stderr[-2000:]
+    today = server.app.today.isoformat()
+    before = {k: r for k, r in zip(keys_of(first, "categories_report"), first.records("categories_report"))
+              if r["window_start"] == today}
+    after = {k: r for k, r in zip(keys_of(second, "categories_report"), second.records("categories_report"))
+             if r["window_start"] == today}
+    assert before and set(after) == set(before)
+    assert all(after[k]["extra"]["total_time"] > before[k]["extra"]["total_time"] for k in before)

@@ -11,7 +11,22 @@
 - Report dates ``start_time``/``end_time``: ``YYYY-MM-DD``, both inclusive.
   ``timelineSummary`` and ``timelineRaw`` take one ``start_time`` day
   (required), their ``/{user_id}`` variants a required range; limit default 25.
-- Report rows carry fields no client declares (``duration``, ``title``, ...).
+  ``interval`` is 5, 15, 30 or 60 (400 otherwise).
+- Report filters as documented: ``users``/``departments``, except
+  ``workloadByDays``, which takes one ``user_id``.
+- Report rows carry the ids their filters name and, when time-based,
+  ``start_time``/``end_time`` (API-CONTRACT.md); the ``..ByDays`` rows are
+  time-based: one row per day from its ``start_time`` to its ``end_time``,
+  without a ``date`` unless ``by_days_date``. Rows also carry fields no client
+  declares (``duration``, ``title``, ...). With ``sparse_rows`` they leave
+  out what a client cannot count on: event rows have no ``computer_id`` (and
+  two of them share a user and a ``start_time``), audit-log entries no ``id``,
+  categories-report rows no ``category_id``, users-activities rows no
+  ``activity_id``, and no row names a department. ``activitySessions`` with
+  ``aggregate_by_user=true`` answers rows without ``computer_id``.
+- Date-times are written like the document's samples, in UTC with
+  microseconds (``2020-10-22T20:53:11.877501Z``); the raw rows' microseconds
+  are not zero, so a ``prev`` cursor must carry ``start_time`` exactly.
 
 The raw activity rows (``scale`` of them, spread over ``days`` up to now) are
 generated from their index, so millions cost no memory; rows added by
@@ -66,6 +81,8 @@ CURSOR_REPORTS = {
 ONE_DAY_REPORTS = {S + "timelineSummary", S + "timelineRaw"}
 NO_PAGING_REPORTS = {S + "productivity"}
 SMALL_DEFAULT_LIMIT = {S + "timelineSummary", S + "timelineRaw"}
+USER_ID_REPORTS = {S + "workloadByDays"}  # one `user_id`, not `users`, as documented
+INTERVALS = (5, 15, 30, 60)
 COLLECTIONS = ("activities", "categories", "computers", "departments", "logins", "rules", "users")
 EVENT_EXTRAS = {
     "activity_sessions": lambda h: {"duration": h % 3600, "idle": h % 120},
@@ -92,8 +109,25 @@ def _h(*parts: t.Any) -> int:
     return zlib.crc32(repr(parts).encode())
 
 
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+EPOCH = dt.datetime(1970, 1, 1)
+US = 1_000_000  # microseconds per second
+
+
+def _iso_us(us: int) -> str:
+    """A UTC date-time in microseconds since the epoch, written as the document does."""
+    return (EPOCH + dt.timedelta(microseconds=us)).isoformat(timespec="microseconds") + "Z"
+
+
+def _iso(ts: int, micros: int = 0) -> str:
+    return _iso_us(ts * US + micros)
+
+
+def _parse_us(value: str) -> int:
+    """An ISO date-time as exact microseconds since the epoch (naive values are UTC)."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return (parsed - EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _day_ts(day: dt.date) -> int:
@@ -120,10 +154,16 @@ class App(VendorApp):
         token: str = "sandbox-controlio-token",
         today: str | None = None,
         summary_per_interval: bool = False,
+        by_days_date: bool = False,
+        sparse_rows: bool = False,
     ) -> None:
         #: timeline summaries: one row per user and day (default) or, like a
         #: server that answers per `interval`, one row per user and interval
         self.summary_per_interval = summary_per_interval
+        #: `..ByDays` rows carry a `date` besides their start_time/end_time
+        self.by_days_date = by_days_date
+        #: rows carry only the fields API-CONTRACT.md guarantees (module docstring)
+        self.sparse_rows = sparse_rows
         self.seed = seed
         self.token = token
         self.n_users = max(users, ROWS_PER_SLOT)
@@ -145,7 +185,10 @@ class App(VendorApp):
         self._step = max(end - self._start_ts, 1) / self._slots
         if self._step < 2:
             raise ValueError(f"scale {scale} is too large for {days} days: at most one raw slot every 2 s")
-        self.extra_keys: list[tuple[int, int, int]] = []  # (ts, user_id, computer_id), sorted
+        self._start_us = self._start_ts * US
+        self._step_us = self._step * US
+        # raw row keys: (start_time in microseconds, user_id, computer_id)
+        self.extra_keys: list[tuple[int, int, int]] = []  # rows added by advance(), sorted
         self.bonus: dict[dt.date, int] = {}  # extra event rows per day (advance)
         self.today_growth = 0
         self.changed_activity_names: dict[int, str] = {}
@@ -153,7 +196,8 @@ class App(VendorApp):
 
     # ------------------------------------------------------------ collections
     def _stamp(self, kind: str, i: int) -> str:
-        return _iso(self._start_ts - 86400 * 200 + _h(self.seed, kind, i) % (86400 * 150))
+        h = _h(self.seed, kind, i)
+        return _iso(self._start_ts - 86400 * 200 + h % (86400 * 150), h % US)
 
     def collection(self, name: str) -> list[dict]:
         return [getattr(self, f"_{name}_row")(i) for i in range(1, self._count(name) + 1)]
@@ -230,7 +274,7 @@ class App(VendorApp):
             "is_custom_options": False, "last_connect_time": _iso(self._start_ts + i * 7200),
             "last_upload_time": _iso(self._start_ts + i * 7300), "login_id": 1, "name": f"user{i}",
             "nearest_options_id": 1, "old_name": "", "options": {}, "options_id": 1, "options_inherited": True,
-            "parent_id": (i - 1) % self.n_departments + 1, "security_inherited": True,
+            "parent_id": self._user_department(i), "security_inherited": True,
             "sync_friendly_name": True, "inserted_at": self._stamp("user", i),
             "updated_at": self._stamp("user-updated", i), "domain": "CORP",
         }
@@ -239,20 +283,24 @@ class App(VendorApp):
     def _user_computer(self, user: int) -> int:
         return (user - 1) % self.n_computers + 1
 
+    def _user_department(self, user: int) -> int:
+        return (user - 1) % self.n_departments + 1  # the user's parent_id
+
     def _base_key(self, index: int) -> tuple[int, int, int]:
         slot, j = divmod(index, ROWS_PER_SLOT)
-        ts = self._start_ts + int((slot + 0.5) * self._step)
+        us = self._start_us + int((slot + 0.5) * self._step_us)
         user = slot % (self.n_users - ROWS_PER_SLOT + 1) + j + 1
-        return ts, user, self._user_computer(user)
+        return us, user, self._user_computer(user)
 
     def _raw_row(self, key: tuple[int, int, int], report: str) -> dict:
-        ts, user, computer = key
-        h = (ts * 2654435761 + user * 40503 + computer + self.seed) & 0xFFFFFFFF
+        us, user, computer = key
+        h = (us * 2654435761 + user * 40503 + computer + self.seed) & 0xFFFFFFFF
         activity = h % self.n_activities + 1
         duration = h % 300 + 1
         row = {
-            "start_time": _iso(ts), "end_time": _iso(ts + duration), "user_id": user, "computer_id": computer,
-            "activity_id": activity, "duration": duration, "title": f"Document {h % 1000} - app{activity}",
+            "start_time": _iso_us(us), "end_time": _iso_us(us + duration * US), "user_id": user,
+            "computer_id": computer, "activity_id": activity, "duration": duration,
+            "title": f"Document {h % 1000} - app{activity}",
         }
         if report == "users_activities_timeline":
             row["productivity_level"] = h % 5
@@ -260,11 +308,11 @@ class App(VendorApp):
             row["url"] = f"https://intranet.example/page/{h % 500}" if activity % 2 else None
         return row
 
-    def _base_range(self, lo_ts: int, hi_ts: int) -> tuple[int, int]:
-        """Base indexes whose start_time is in [lo_ts, hi_ts)."""
+    def _base_range(self, lo_us: int, hi_us: int) -> tuple[int, int]:
+        """Base indexes whose start_time is in [lo_us, hi_us)."""
         key = lambda i: self._base_key(i)[0]  # noqa: E731
-        lo = bisect.bisect_left(range(self.base_count), lo_ts, key=key)
-        hi = bisect.bisect_left(range(self.base_count), hi_ts, key=key)
+        lo = bisect.bisect_left(range(self.base_count), lo_us, key=key)
+        hi = bisect.bisect_left(range(self.base_count), hi_us, key=key)
         return lo, hi
 
     def _base_has(self, key: tuple[int, int, int]) -> bool:
@@ -273,15 +321,15 @@ class App(VendorApp):
 
     def _cursor_page(self, request: Request, report: str, first: dt.date, last: dt.date,
                      limit: int, descending: bool) -> list[dict]:
-        lo_ts, hi_ts = _day_ts(first), _day_ts(last) + 86400
-        lo, hi = self._base_range(lo_ts, hi_ts)
-        xlo = bisect.bisect_left(self.extra_keys, (lo_ts,))
-        xhi = bisect.bisect_left(self.extra_keys, (hi_ts,))
+        lo_us, hi_us = _day_ts(first) * US, (_day_ts(last) + 86400) * US
+        lo, hi = self._base_range(lo_us, hi_us)
+        xlo = bisect.bisect_left(self.extra_keys, (lo_us,))
+        xhi = bisect.bisect_left(self.extra_keys, (hi_us,))
         if prev := request.param("prev"):
             try:
                 p_time, p_user, p_computer = prev.split(",")
-                prev_key = (int(dt.datetime.fromisoformat(p_time.replace("Z", "+00:00")).timestamp()),
-                            int(p_user), int(p_computer))
+                # exact to the microsecond: a cursor whose start_time lost digits repeats rows
+                prev_key = (_parse_us(p_time), int(p_user), int(p_computer))
             except ValueError as exc:
                 raise BadRequest("prev must be <start_time>,<user_id>,<computer_id>") from exc
             if descending:
@@ -308,9 +356,9 @@ class App(VendorApp):
         return rows
 
     def raw_count(self, first: dt.date, last: dt.date) -> int:
-        lo_ts, hi_ts = _day_ts(first), _day_ts(last) + 86400
-        lo, hi = self._base_range(lo_ts, hi_ts)
-        extra = bisect.bisect_left(self.extra_keys, (hi_ts,)) - bisect.bisect_left(self.extra_keys, (lo_ts,))
+        lo_us, hi_us = _day_ts(first) * US, (_day_ts(last) + 86400) * US
+        lo, hi = self._base_range(lo_us, hi_us)
+        extra = bisect.bisect_left(self.extra_keys, (hi_us,)) - bisect.bisect_left(self.extra_keys, (lo_us,))
         return hi - lo + extra
 
     # ------------------------------------------------------------ report rows
@@ -326,10 +374,21 @@ class App(VendorApp):
         rows = []
         for j in range(self._events_per_day(day)):
             h = _h(self.seed, report, day.toordinal(), j)
-            user = j % self.n_users + 1
-            start = base + j * 600 + h % 300
-            row = {"start_time": _iso(start), "end_time": _iso(start + 30 + h % 200), "user_id": user,
-                   "computer_id": self._user_computer(user)}
+            # sparse rows come in pairs sharing a user and a start_time (on two
+            # computers the rows name by computer_name only, not computer_id)
+            slot = j // 2 if self.sparse_rows else j
+            hs = _h(self.seed, report, day.toordinal(), slot) if self.sparse_rows else h
+            user = slot % self.n_users + 1
+            start = base + slot * 600 + hs % 300
+            micros = hs % US
+            # the two rows of a sparse pair end at times of different parity
+            row = {"start_time": _iso(start, micros), "end_time": _iso(start + 30 + h % 100 * 2 + j % 2, micros),
+                   "user_id": user}
+            if not self.sparse_rows:
+                row["computer_id"] = self._user_computer(user)
+                row["department_id"] = self._user_department(user)
+            else:  # the pair's computers, by name only
+                row["computer_name"] = f"PC-{user}-{j % 2}"
             row.update(EVENT_EXTRAS[report](h))
             rows.append(row)
         return rows
@@ -344,7 +403,7 @@ class App(VendorApp):
                 "direction": h % 2, "from_address": f"user{user}@example.com",
                 "id": (day - self.first_day).days * 1000 + j + 1, "message": f"Hello {h % 100}",
                 "protocol": "smtp", "subject": f"Subject {h % 50}",
-                "time": _iso(_day_ts(day) + 3600 + j * 300 + h % 200),
+                "time": _iso(_day_ts(day) + 3600 + j * 300 + h % 200, h % US),
                 "to_address": [f"peer{h % 9}@example.org"], "user_id": user, "size_bytes": h % 100000,
             })
         return rows
@@ -363,6 +422,10 @@ class App(VendorApp):
             total = sum(_h(self.seed, report, d.toordinal(), i) % 28800 for d in days) + growth
             row: dict[str, t.Any] = {field: i, "total_time": total, "productive_time": total // 2,
                                      "idle_time": total // 7}
+            if field == "category_id" and self.sparse_rows:
+                del row[field]  # told apart by name only
+            if field == "user_id" and not self.sparse_rows:
+                row["department_id"] = self._user_department(i)
             if field != "user_id":
                 row["name"] = {"department_id": "Department", "activity_id": "app",
                                "category_id": "Category"}[field] + f" {i}"
@@ -371,12 +434,27 @@ class App(VendorApp):
             rows.append(row)
         return rows
 
-    def _by_days(self, report: str, days: list[dt.date]) -> list[dict]:
-        return [{"date": d.isoformat(), "total_time": _h(self.seed, report, d.toordinal()) % 86400
-                 + (self.today_growth if d == self.today else 0), "users_count": self.n_users} for d in days]
+    def _by_days(self, report: str, days: list[dt.date], user: int | None = None) -> list[dict]:
+        """One time-based row per day: its start_time and end_time bound the day.
+        ``user``: the documented ``user_id`` filter of workloadByDays."""
+        if user is not None and not 1 <= user <= self.n_users:
+            return []
+        rows = []
+        for d in days:
+            if user is None:
+                total, users = _h(self.seed, report, d.toordinal()) % 86400, self.n_users
+            else:
+                total, users = _h(self.seed, report, d.toordinal(), user) % 28800, 1
+            row: dict[str, t.Any] = {"start_time": _iso(_day_ts(d)), "end_time": _iso(_day_ts(d) + 86399, US - 1)}
+            if self.by_days_date:
+                row["date"] = d.isoformat()
+            row["total_time"] = total + (self.today_growth if d == self.today else 0)
+            row["users_count"] = users
+            rows.append(row)
+        return rows
 
     def _summary_rows(self, user: int, day: dt.date, request: Request) -> list[dict]:
-        interval = int(request.param("interval", "30"))
+        interval = _interval(request)
         active = _h(self.seed, "tsu", user, day.toordinal()) % 28800
         if not self.summary_per_interval:
             return [{"user_id": user, "date": day.isoformat(), "active_time": active, "interval": interval}]
@@ -394,7 +472,7 @@ class App(VendorApp):
                 h = _h(self.seed, "captions", activity, day.toordinal(), j)
                 user = (activity + j) % self.n_users + 1
                 start = _day_ts(day) + 5 * 3600 + j * 1800 + h % 600
-                row = {"start_time": _iso(start), "end_time": _iso(start + 60), "user_id": user,
+                row = {"start_time": _iso(start, h % US), "end_time": _iso(start + 60, h % US), "user_id": user,
                        "computer_id": self._user_computer(user), "activity_id": activity}
                 row.update(EVENT_EXTRAS["captions"](h))
                 rows.append(row)
@@ -405,18 +483,29 @@ class App(VendorApp):
         for j in range(self.audit_per_day + self.bonus.get(day, 0)):
             h = _h(self.seed, "audit", day.toordinal(), j)
             login = h % self.n_logins + 1
-            rows.append({
+            row = {
                 "id": (day - self.first_day).days * 1000 + j + 1, "action": AUDIT_ACTIONS[h % len(AUDIT_ACTIONS)],
                 "api_type": "rest" if h % 3 == 0 else "rpc", "object_type": AUDIT_OBJECTS[h % len(AUDIT_OBJECTS)],
                 "object_id": h % 50 + 1, "login_id": login, "email": f"admin{login}@example.com",
-                "ip": f"192.0.2.{login}", "inserted_at": _iso(_day_ts(day) + 600 + j * 900 + h % 300),
+                "ip": f"192.0.2.{login}", "inserted_at": _iso(_day_ts(day) + 600 + j * 900 + h % 300, h % US),
                 "details": {"changes": h % 7},
-            })
+            }
+            if self.sparse_rows:
+                del row["id"]
+            rows.append(row)
         return rows
 
     def _users_activities(self) -> list[dict]:
-        return [{"user_id": u, "activity_id": a, "total_time": _h(self.seed, "ua", u, a) % 36000}
-                for u in range(1, self.n_users + 1) for a in range(1, self.n_activities + 1) if (u + a) % 2 == 0]
+        rows = []
+        for u in range(1, self.n_users + 1):
+            for a in range(1, self.n_activities + 1):
+                if (u + a) % 2 == 0:
+                    total = _h(self.seed, "ua", u, a) % 36000
+                    if self.sparse_rows:
+                        rows.append({"user_id": u, "activity": f"app{a}.exe", "total_time": total})
+                    else:
+                        rows.append({"user_id": u, "activity_id": a, "total_time": total})
+        return rows
 
     # ------------------------------------------------------------ time
     def advance(self, new: int = 12, late: int = 6, grow_today: int = 600) -> dict:
@@ -427,16 +516,16 @@ class App(VendorApp):
         yesterday = _day_ts(self.today - dt.timedelta(days=1)) + 12 * 3600
         added = 0
         for origin, count in ((now - 2 * new, new), (yesterday, late)):
-            ts = origin
+            us = origin * US + 123457
             for i in range(count):
                 user = i % self.n_users + 1
-                key = (ts, user, self._user_computer(user))
+                key = (us, user, self._user_computer(user))
                 while self._base_has(key) or key in self.extra_keys:
-                    ts += 1
-                    key = (ts, user, self._user_computer(user))
+                    us += 1
+                    key = (us, user, self._user_computer(user))
                 bisect.insort(self.extra_keys, key)
                 added += 1
-                ts += 1
+                us += 1
         for day, more in ((self.today, 2), (self.today - dt.timedelta(days=1), 1)):
             if day >= self.first_day:
                 self.bonus[day] = self.bonus.get(day, 0) + more
@@ -531,6 +620,8 @@ class App(VendorApp):
                     user = int(path[len(prefix):])
                 except ValueError as exc:
                     raise BadRequest("user_id must be an integer") from exc
+                if kind == "summary":
+                    _interval(request)
                 first, last = _dates(request, required=True)
                 days = self._data_days(first, last)
                 if kind == "summary":
@@ -541,6 +632,8 @@ class App(VendorApp):
                 return self._offset_page(request, rows, descending, default_limit=25)
         if path in REPORTS:
             kind, report = REPORTS[path]
+            if path == S + "timelineSummary":
+                _interval(request)
             if path in ONE_DAY_REPORTS:
                 first, _ = _dates(request, required=True, one_day=True)
                 last = first
@@ -549,10 +642,14 @@ class App(VendorApp):
             days = self._data_days(first, last)
             if kind == "event":
                 rows = [r for d in days for r in self._event_rows(report, d)]
+                if report == "activity_sessions" and request.param("aggregate_by_user") == "true":
+                    for row in rows:  # a user's sessions over all computers: no computer
+                        row.pop("computer_id", None)
             elif kind == "email":
                 rows = [r for d in days for r in self._email_rows(d)]
             elif kind == "by_days":
-                rows = self._by_days(report, days)
+                user = _int_param(request, "user_id") if path in USER_ID_REPORTS else None
+                rows = self._by_days(report, days, user)
             elif kind == "captions":
                 try:
                     activity = int(request.param("activity_id") or "")
@@ -563,7 +660,8 @@ class App(VendorApp):
                 rows = [r for u in range(1, self.n_users + 1) for r in self._summary_rows(u, first, request)]
             else:
                 rows = self._aggregate(kind, report, days)
-            if (users := _id_set(request, "users")) is not None:
+            users = None if path in USER_ID_REPORTS else _id_set(request, "users")  # not a parameter there
+            if users is not None:
                 rows = [r for r in rows if r.get("user_id", next(iter(users))) in users]
             if path in NO_PAGING_REPORTS:
                 return Response.json({"data": rows[::-1] if descending else rows})
@@ -623,6 +721,24 @@ def _dates(request: Request, *, required: bool, one_day: bool = False,
     if last < first:
         raise BadRequest("end_time must not be before start_time")
     return first, last
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.param(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an integer") from exc
+
+
+def _interval(request: Request) -> int:
+    """The timeline summary's aggregation interval: 5, 15, 30 (default) or 60 minutes."""
+    raw = request.param("interval", "30")
+    if raw not in {str(i) for i in INTERVALS}:
+        raise BadRequest(f"interval must be one of {', '.join(map(str, INTERVALS))}, not {raw!r}")
+    return int(raw)
 
 
 def _id_set(request: Request, name: str) -> set[int] | None:
