@@ -275,6 +275,11 @@ class ControlioStream(RESTStream):
         record[EXTRA] = extra
         return record
 
+    def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict | None]:
+        # singer-sdk would copy every record as a child context, with no child stream to hand it to
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
+
     _plain_records: bool | None = None
 
     def _generate_record_messages(self, record: dict) -> t.Iterator[singer.RecordMessage]:
