@@ -34,8 +34,9 @@ from tap_beyondtrust.client import (
     FastRecordMessages,
     _xml_error_text,
     default_start,
-    iter_elements,
+    fetch_rows,
     unix_iso,
+    utc_iso,
 )
 
 try:  # msgspec comes with singer-sdk[msgspec]: a faster JSON decoder
@@ -97,16 +98,67 @@ def _iso(value: t.Any) -> str | None:
     return unix_iso(value)
 
 
-def _convert(kind: str, value: t.Any) -> t.Any:
-    if value is None:
-        return None
-    if kind == T:
-        return _iso(value)
-    if kind == B:
-        return bool(int(value)) if not isinstance(value, bool) else value
-    if kind == I:
-        return xr.as_int(value)
+#: a value that does not fit its documented type: the field becomes null and
+#: the value as sent is kept in ``extra``
+BAD = object()
+BOOL_TEXT = {"1": True, "0": False, "true": True, "false": False}
+
+
+def _to_bool(value: t.Any) -> t.Any:
+    """The document's booleans are 1/0; true/false (any case) too; blank is null."""
+    if value is True or value is False:
+        return value
+    if type(value) is int:
+        return True if value == 1 else False if value == 0 else BAD
+    if isinstance(value, str):
+        text = value.strip()
+        return BOOL_TEXT.get(text.lower(), BAD) if text else None
+    if isinstance(value, float) and value in (0.0, 1.0):
+        return value == 1.0
+    return BAD
+
+
+def _to_int(value: t.Any) -> t.Any:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            return BAD
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return BAD
+
+
+def _to_time(value: t.Any) -> t.Any:
+    """A UNIX timestamp as UTC ISO 8601; ISO text is tolerated; blank is null."""
+    if type(value) is int:
+        converted = _iso_remembered(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        converted = _iso_remembered(text) if text.isdigit() else utc_iso(text)
+    elif isinstance(value, float):
+        converted = unix_iso(value)
+    else:
+        return BAD
+    return BAD if converted is None else converted
+
+
+def _to_str(value: t.Any) -> t.Any:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {I: _to_int, B: _to_bool, T: _to_time, S: _to_str}
+#: table -> field -> converter
+TABLE_CONVERTERS = {table: {name: CONVERTERS[kind] for name, kind in fields.items()}
+                    for table, fields in TABLES.items()}
+MAX_SHAPE_WARNINGS = 20
 
 
 class ArchiveChildStream(FastRecordMessages, Stream):
@@ -151,17 +203,20 @@ class ArchiveTruncateEventsStream(ArchiveChildStream):
 
 
 class ArchiveOtherEventsStream(ArchiveChildStream):
-    """Lines of a type or table the document does not describe, kept whole."""
+    """Lines of a type, table or shape the document does not describe, kept whole."""
 
     name = "archive_other_events"
     primary_keys = ("archive_date", "archive_index", "line", "row_key")
     schema = th.PropertiesList(
         *ARCHIVE_POSITION,
-        th.Property("row_key", th.StringType, required=True),
-        th.Property("event_type", th.StringType), th.Property("table", th.StringType),
+        th.Property("row_key", th.StringType, required=True,
+                    description="<table>/<row id> for a row of a model line; \"*\" for a whole line."),
+        th.Property("event_type", th.StringType, description="The line's type."),
+        th.Property("table", th.StringType),
         th.Property("id", th.IntegerType),
         th.Property("data", th.ObjectType(additional_properties=True),
-                    description="The line's data; a value that is not an object is kept as {\"value\": ...}."),
+                    description="The line's (or row's) data; a value that is not an object is kept as "
+                                "{\"value\": ...}, a line that is not JSON as {\"text\": ...}."),
         EXTRA,
     ).to_dict()
 
@@ -202,16 +257,8 @@ class EventArchivesStream(BeyondTrustStream):
     # ------------------------------------------------------------ listing
     def _listing(self, context: t.Any, date: str) -> list[dict]:
         """The event archives ArchiveListing names for ``date``, by index."""
-        prepared = self.build_prepared_request(
-            method="GET", url=self.get_url(context),
-            params={"generate_report": "ArchiveListing", "date": date}, headers=self.http_headers)
-        response = self.request_decorator(self._request)(prepared, context)
-        try:
-            archives = [xr.archive_listing_record(el, date)
-                        for el in iter_elements(response, ("event_archive",), "ArchiveListing",
-                                                  "archives")]
-        finally:
-            response.close()
+        archives = fetch_rows(self, context, {"generate_report": "ArchiveListing", "date": date},
+                              ("event_archive",), "archives", lambda el: xr.archive_listing_record(el, date))
         return sorted(archives, key=lambda a: a["index"] or 0)
 
     def get_records(self, context: t.Any) -> t.Iterable[dict]:
@@ -315,49 +362,36 @@ class EventArchivesStream(BeyondTrustStream):
                 response.close()
 
     def _route(self, date: str, index: int, line_no: int, raw: bytes) -> None:
+        """One archive line to the stream of its table or kind; a line in any
+        other shape goes whole to archive_other_events (never dropped)."""
         try:
             event = _json_decode(raw)
-        except _JsonError as exc:
-            raise BeyondTrustAPIError(
-                f"BeyondTrust Archive {date}/{index} line {line_no} is not JSON ({exc})") from None
+        except _JsonError:
+            text = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            self._other(_position(date, index, line_no), None, None, {"text": text}, "a line that is not JSON")
+            return
         if not isinstance(event, dict):
-            raise BeyondTrustAPIError(f"BeyondTrust Archive {date}/{index} line {line_no} is not a JSON object")
+            self._other(_position(date, index, line_no), None, None, {"value": event},
+                        "a line that is not a JSON object")
+            return
         kind = event.get("type")
         position = {"archive_date": date, "archive_index": index, "line": line_no,
                     "timestamp": _iso(event.get("timestamp"))}
-        children = self._children
         if kind in MODEL_EVENTS:
-            if "table" in event:  # one row per line, named outright
-                tables = {event["table"]: {str(event.get("id")): event.get("data")}}
-            else:
-                tables = event.get("data") or {}
-            for table, rows in tables.items():
-                fields = TABLES.get(table)
-                target = children.get(f"archive_{table}" if fields else "archive_other_events")
-                if target is None:
-                    continue
-                for row_key, values in (rows.items() if isinstance(rows, dict) else [("*", rows)]):
-                    record = {**position, "row_key": str(row_key), "event_type": kind, "id": xr.as_int(row_key)}
-                    if fields is None:
-                        record["table"] = table
-                        record["data"] = _as_object(values)
-                    else:
-                        extra = {}
-                        for name, value in (values or {}).items():
-                            ftype = fields.get(name)
-                            if ftype is None:
-                                extra[name] = value
-                            else:
-                                record[name] = _convert(ftype, value)
-                        record["extra"] = extra or None
-                    target._write_record_message(record)
+            self._route_model(kind, event, position)
             return
+        children = self._children
         if kind == "session_event":
+            data = event.get("data")
+            if not (data is None or isinstance(data, dict)) or not _is_text(event.get("lsid")) \
+                    or not _is_text(event.get("name")):
+                self._other_line(event, position, "a session_event line in an unexpected shape")
+                return
             target = children.get("archive_session_events")
             if target is not None:
                 extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "lsid", "name", "data")}
                 target._write_record_message({**position, "lsid": event.get("lsid"), "name": event.get("name"),
-                                              "data": event.get("data"), "extra": extra or None})
+                                              "data": data, "extra": extra or None})
             return
         if kind == "truncate_model":
             target = children.get("archive_truncate_events")
@@ -365,12 +399,100 @@ class EventArchivesStream(BeyondTrustStream):
                 extra = {k: v for k, v in event.items() if k not in ("type", "timestamp")}
                 target._write_record_message({**position, "extra": extra or None})
             return
-        target = children.get("archive_other_events")
+        self._other_line(event, position, f"lines of type {str(kind)[:40]!r}")
+
+    def _route_model(self, kind: str, event: dict, position: dict) -> None:
+        """model_insert / model_update / model_delete: one record per (table, row)."""
+        if "table" in event:  # one row per line, named outright
+            table = event["table"]
+            row_id = event.get("id")
+            if not isinstance(table, str) or not (row_id is None or isinstance(row_id, (int, str))):
+                self._other_line(event, position, f"{kind} lines in an unexpected shape")
+                return
+            tables: t.Any = {table: {"*" if row_id is None else str(row_id): event.get("data")}}
+        else:
+            tables = event.get("data")
+            if not isinstance(tables, dict) or not tables:
+                self._other_line(event, position, f"{kind} lines without a table")
+                return
+        children = self._children
+        for table, rows in tables.items():
+            converters = TABLE_CONVERTERS.get(table)
+            if converters is None:  # a table the document does not name: kept whole
+                target = children.get("archive_other_events")
+                if target is not None:
+                    for row_key, values in (rows.items() if isinstance(rows, dict) else [("*", rows)]):
+                        target._write_record_message({
+                            **position, "row_key": f"{table}/{row_key}", "event_type": kind, "table": table,
+                            "id": xr.as_int(row_key), "data": _as_object(values), "extra": None})
+                continue
+            target = children.get(f"archive_{table}")
+            if rows is None:
+                rows = {"*": None}  # the whole table
+            elif not isinstance(rows, dict):
+                self._other(position, kind, table, _as_object(rows),
+                            f"{kind} rows of {table} that are not an object")
+                continue
+            for row_key, values in rows.items():
+                if values is not None and not isinstance(values, dict):
+                    self._other(position, kind, table, _as_object(values),
+                                f"{kind} rows of {table} that are not an object", row_key)
+                    continue
+                if target is None:
+                    continue
+                record = {**position, "row_key": row_key, "event_type": kind, "id": xr.as_int(row_key)}
+                extra = None
+                if values:
+                    for name, value in values.items():
+                        convert = converters.get(name)
+                        if convert is None:
+                            if extra is None:
+                                extra = {}
+                            extra[name] = value
+                        elif value is None:
+                            record[name] = None
+                        else:
+                            converted = convert(value)
+                            if converted is BAD:
+                                record[name] = None
+                                if extra is None:
+                                    extra = {}
+                                extra[name] = value
+                                self._warn_shape(f"{table}.{name} values that are not of the documented type "
+                                                 f"(kept in extra)")
+                            else:
+                                record[name] = converted
+                record["extra"] = extra
+                target._write_record_message(record)
+
+    def _other_line(self, event: dict, position: dict, what: str) -> None:
+        """A whole line to archive_other_events: its data in ``data``, every other key in ``extra``."""
+        kind = event.get("type")
+        extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "data")}
+        if not _is_text(kind):
+            extra["type"] = kind
+            kind = None
+        if position["timestamp"] is None and event.get("timestamp") is not None:
+            extra["timestamp"] = event["timestamp"]
+        self._other(position, kind, None, _as_object(event.get("data")), what, extra=extra or None)
+
+    def _other(self, position: dict, kind: t.Any, table: str | None, data: dict | None, what: str,
+               row_key: str = "*", *, extra: dict | None = None) -> None:
+        self._warn_shape(what)
+        target = self._children.get("archive_other_events")
         if target is not None:
-            extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "data")}
-            target._write_record_message({**position, "row_key": "*", "event_type": kind, "table": None,
-                                          "id": None, "data": _as_object(event.get("data")),
-                                          "extra": extra or None})
+            target._write_record_message({
+                **position, "row_key": f"{table}/{row_key}" if table else row_key, "event_type": kind,
+                "table": table, "id": xr.as_int(row_key) if table else None, "data": data, "extra": extra})
+
+    def _warn_shape(self, what: str) -> None:
+        """One warning per kind of unexpected line (at most MAX_SHAPE_WARNINGS kinds)."""
+        warned = self.__dict__.setdefault("_shape_warnings", set())
+        if what in warned or len(warned) >= MAX_SHAPE_WARNINGS:
+            return
+        warned.add(what)
+        self.logger.warning("Event archives hold %s, which the document does not describe: kept as sent in "
+                            "archive_other_events or in the row's extra (logged once)", what)
 
 
 class _Prepend:
@@ -430,6 +552,14 @@ class _BufferedLines:
 
 def _as_object(value: t.Any) -> dict | None:
     return value if isinstance(value, dict) or value is None else {"value": value}
+
+
+def _position(date: str, index: int, line_no: int) -> dict:
+    return {"archive_date": date, "archive_index": index, "line": line_no, "timestamp": None}
+
+
+def _is_text(value: t.Any) -> bool:
+    return value is None or isinstance(value, str)
 
 
 def _parse_date(value: t.Any) -> dt.date:

@@ -413,6 +413,34 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
                 response.close()
 
 
+def fetch_rows(stream: BeyondTrustStream, context: t.Any, params: dict, tags: t.Sequence[str], root: str,
+               build: t.Callable[[t.Any], t.Any]) -> list:
+    """A small answer read whole (a listing, the lsids of a window), asked again
+    from the start if its body breaks off."""
+    decorated = stream.request_decorator(stream._request)
+    tries = stream.backoff_max_tries()
+    base = float(stream.config.get("retry_backoff_seconds", 2))
+    report = params.get("generate_report", stream.report)
+    for attempt in range(tries):
+        prepared = stream.build_prepared_request(method="GET", url=stream.get_url(context), params=params,
+                                                 headers=stream.http_headers)
+        response = decorated(prepared, context)
+        try:
+            return [build(el) for el in iter_elements(response, tags, report, root)]
+        except BODY_ERRORS as exc:
+            if attempt + 1 >= tries:
+                raise BeyondTrustAPIError(
+                    f"BeyondTrust {report} (stream {stream.name}): the answer broke off {tries} times "
+                    f"({type(exc).__name__})") from None
+            wait = base * 2**attempt
+            stream.logger.warning("BeyondTrust %s answer broke off (%s); asking again in %.2fs",
+                                  report, type(exc).__name__, wait)
+            time.sleep(wait)
+        finally:
+            response.close()
+    raise AssertionError("unreachable")
+
+
 # ------------------------------------------------------------------ xml
 def iter_elements(response: requests.Response, tags: t.Sequence[str], report: str,
                   root: str | None = None) -> t.Iterator[t.Any]:

@@ -7,6 +7,12 @@ not sorted by time, so the bookmark is the window: while a window is being
 read it stays at the window's start, and moves to its end once the whole
 window has been read (a STATE message is written then). An interrupted sync
 re-reads at most one window.
+
+The end_time windows hold only sessions that have ended; a session that is
+still running, or that closed abnormally, has an empty ``<end_time>`` and
+never shows there. So the session reports also walk, each sync, the sessions
+that started since the last such pass (and at least ``unended_session_days``
+back) and emit those that have not ended (see ``SessionReportStream``).
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from singer_sdk import typing as th
 from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
 from tap_beyondtrust.client import (
+    BeyondTrustAPIError,
     BeyondTrustStream,
     FastRecordMessages,
     WindowPaginator,
     default_start,
+    fetch_rows,
     iter_elements,
     make_windows,
     to_epoch,
@@ -31,6 +39,9 @@ from tap_beyondtrust.client import (
 )
 
 DAY = 86400
+#: state key of the unended-session pass: sessions started before it have been checked
+UNENDED_KEY = "unended_checked_to"
+LSIDS_PER_REQUEST = 100
 
 # ------------------------------------------------------------------ schema parts
 ANY_OBJECT = th.ObjectType(additional_properties=True)
@@ -89,6 +100,7 @@ class WindowedStream(BeyondTrustStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._window_lo: int | None = None
+        self._holding = False  # rows outside the windows: the bookmark does not move
 
     def window_records(self, response: t.Any, window: t.Any, tag: str, list_tag: str,
                        build: t.Callable[[t.Any], dict]) -> t.Iterator[dict]:
@@ -113,16 +125,21 @@ class WindowedStream(BeyondTrustStream):
         while not paginator.finished:
             window = paginator.current_value
             self._window_lo = window[0]
-            yield from self.read_report(context, window)
+            yield from self.read_window(context, window)
             self._window_lo = None
             super()._increment_stream_state({self.replication_key: unix_iso(window[1])}, context=context)
             self._write_state_message()
             paginator.advance(None)  # type: ignore[arg-type]
 
     def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
+        if self._holding:
+            return
         if self._window_lo is not None:  # mid-window: the bookmark stays at the window's start
             latest_record = {self.replication_key: unix_iso(self._window_lo)}
         super()._increment_stream_state(latest_record, context=context)
+
+    def read_window(self, context: t.Any, window: tuple[int, int]) -> t.Iterator[dict]:
+        return self.read_report(context, window)
 
     def extra_params(self, context: t.Any) -> dict:
         return {}
@@ -153,16 +170,92 @@ def _window_fields(window: tuple[int, int]) -> dict:
 
 class _Occurrences:
     """Content keys for rows without an id: a digest, plus the how-manyth
-    identical row of the answer it is (so true repeats are kept)."""
+    identical row of the answer it is (so true repeats are kept). ``stable``
+    gives the part of a row that is digested: names the appliance shows as they
+    are now, not as they were (a team's, a Jump Group's), are left out, so that
+    a rename does not give events read again new keys."""
 
-    def __init__(self) -> None:
+    def __init__(self, stable: t.Callable[[dict], dict] | None = None) -> None:
         self.seen: dict[str, int] = {}
+        self.stable = stable
 
     def key(self, record: dict) -> str:
-        digest = xr.content_key(record)
+        digest = xr.content_key(self.stable(record) if self.stable else record)
         n = self.seen.get(digest, 0)
         self.seen[digest] = n + 1
         return f"{digest}-{n}"
+
+
+class SessionIds(t.NamedTuple):
+    """A request for the sessions named (``lsids``), in place of a window."""
+
+    lsids: str
+
+
+class SessionReportStream(WindowedStream):
+    """A session report: the sessions that ended, by end_time windows (the
+    bookmark), then those that have not ended.
+
+    The document: ``end_time`` returns "only closed sessions", and a session's
+    ``<end_time>`` "will be empty for sessions which are still in progress ...
+    or which closed abnormally", so those never reach an end_time window. Each
+    sync therefore also looks at the sessions that started from the last such
+    pass (``unended_checked_to`` in the state; the whole range from start_date
+    on the first sync), and at least ``unended_session_days`` back: the
+    SupportSessionListing of the sessions that ended since then is read once,
+    then that of the sessions started, one window at a time; those not among
+    the ended ones are emitted (keyed by lsid, so later reads upsert them). The
+    sessions that ended come through the end_time windows only.
+    """
+
+    def request_records(self, context: t.Any) -> t.Iterable[dict]:
+        yield from super().request_records(context)
+        yield from self.unended_records(context)
+
+    def unended_range(self, context: t.Any) -> tuple[int, int] | None:
+        hi = self.sync_end()
+        start = to_epoch(configured_start(self.config))
+        checked = self.get_context_state(context).get(UNENDED_KEY)
+        if checked:
+            days = int(self.config.get("unended_session_days", 3))
+            lookback = int(self.config.get("lookback_seconds", 60))
+            lo = max(min(hi - days * DAY, to_epoch(_parse_dt(checked)) - lookback), start)
+        else:
+            lo = start
+        return (lo, hi) if lo < hi else None
+
+    def unended_records(self, context: t.Any) -> t.Iterator[dict]:
+        span = self.unended_range(context)
+        if span is None:
+            return
+        lo, hi = span
+        ended = set(fetch_rows(self, context, {"generate_report": "SupportSessionListing", "end_time": lo,
+                                               "duration": 0},
+                               ("session_summary",), "session_summary_list", _lsid_of))
+        size = int(self.config.get("window_days", 1)) * DAY
+        state = self.get_context_state(context)
+        self._holding = True
+        try:
+            for window in make_windows(lo, hi, size):
+                started = fetch_rows(
+                    self, context, {"generate_report": "SupportSessionListing", "start_time": window[0],
+                                    "duration": window[1] - window[0]},
+                    ("session_summary",), "session_summary_list",
+                    lambda el: None if el.get("lsid") in ended else xr.listing_record(el))
+                yield from self.unended_rows(context, window, [row for row in started if row and row["lsid"]])
+                state[UNENDED_KEY] = unix_iso(window[1])
+                self.state_manager.is_flushed = False
+                self._write_state_message()
+        finally:
+            self._holding = False
+
+    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+        """Records of the sessions of ``window`` that had not ended (their listing rows given)."""
+        raise NotImplementedError
+
+
+def _lsid_of(el: t.Any) -> str | None:
+    return el.get("lsid")
 
 
 # ------------------------------------------------------------------ SupportSession
@@ -205,9 +298,11 @@ SESSION_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class SupportSessionsStream(WindowedStream):
-    """SupportSession: one record per ended session. The same answer feeds
-    support_session_events (its child), so the report is downloaded once."""
+class SupportSessionsStream(SessionReportStream):
+    """SupportSession: one record per session, once it has ended, and each
+    sync while it has no end (see SessionReportStream; those are asked by
+    ``lsids``). The same answer feeds support_session_events (its child), so
+    the report is downloaded once."""
 
     name = "support_sessions"
     report = "SupportSession"
@@ -228,9 +323,22 @@ class SupportSessionsStream(WindowedStream):
     def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
         return iter(())  # the events are handed over in post_process, not synced per session
 
+    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+        lsids = [row["lsid"] for row in listed]
+        for k in range(0, len(lsids), LSIDS_PER_REQUEST):
+            yield from self.read_report(context, SessionIds(",".join(lsids[k:k + LSIDS_PER_REQUEST])))
+
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        if isinstance(window, SessionIds):
+            return {"generate_report": self.report, "lsids": window.lsids}
+        return super().report_params(context, window)
+
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         with_events = self._events is not None
+        unended_only = isinstance(window, SessionIds)  # one that ended since comes via end_time windows
         for el in iter_elements(response, ("session",), self.report, "session_list"):
+            if unended_only and _has_ended(el):
+                continue
             record = xr.session_record(el)
             if with_events:
                 record[EVENTS_KEY] = [
@@ -249,6 +357,12 @@ class SupportSessionsStream(WindowedStream):
 
 EVENTS_KEY = "__session_events"
 SESSION_EVENTS_PATH = f"{{{xr.NS}}}session_details/{{{xr.NS}}}event"
+END_TIME_TAG = f"{{{xr.NS}}}end_time"
+
+
+def _has_ended(el: t.Any) -> bool:
+    end = el.find(END_TIME_TAG)
+    return end is not None and bool(end.get("timestamp") or (end.text or "").strip())
 
 
 EVENT_SCHEMA = th.PropertiesList(
@@ -288,7 +402,10 @@ class SupportSessionEventsStream(FastRecordMessages, Stream):
         return iter(())
 
 
-class SupportSessionListingStream(WindowedStream):
+class SupportSessionListingStream(SessionReportStream):
+    """SupportSessionListing: sessions that ended, by end_time windows, and
+    those that have not ended (see SessionReportStream)."""
+
     name = "support_session_listing"
     report = "SupportSessionListing"
     primary_keys = ("lsid",)
@@ -304,9 +421,20 @@ class SupportSessionListingStream(WindowedStream):
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         return self.window_records(response, window, "session_summary", "session_summary_list", xr.listing_record)
 
+    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+        fields = _window_fields(window)  # the start_time window they were listed in
+        for record in listed:
+            record.update(fields)
+            yield record
+
+
+#: "rep (to show representative summary statistics), team (...), or site (to show public site summary statistics)"
+SUMMARY_REPORT_TYPES = ("rep", "team", "site")
+
 
 class SupportSessionSummaryStream(WindowedStream):
-    """Per rep and per team, one record per UTC day of sessions ended (today's is re-read)."""
+    """Per rep, team and public site (report_type rep, team, site: a state
+    partition each), one record per UTC day of sessions ended (today's is re-read)."""
 
     name = "support_session_summary"
     report = "SupportSessionSummary"
@@ -330,7 +458,7 @@ class SupportSessionSummaryStream(WindowedStream):
 
     @property
     def partitions(self) -> list[dict]:
-        return [{"report_type": "rep"}, {"report_type": "team"}]
+        return [{"report_type": kind} for kind in SUMMARY_REPORT_TYPES]
 
     def extra_params(self, context: t.Any) -> dict:
         return {"report_type": context["report_type"]}
@@ -366,7 +494,13 @@ SURVEY_SCHEMA = th.PropertiesList(
 
 
 class CustomerExitSurveysStream(WindowedStream):
-    """SupportCustExitSurvey for sessions ended in each window, all reps."""
+    """SupportCustExitSurvey for sessions ended in each window.
+
+    ``report_type=rep&id=all`` filters "according to the representative who
+    last owned the session", and a session the customer closed before a
+    representative accepted it has no such representative; so each window is
+    also asked with ``report_type=team&id=all``, and the surveys the first
+    answer left out are taken from the second."""
 
     name = "customer_exit_surveys"
     report = "SupportCustExitSurvey"
@@ -374,8 +508,18 @@ class CustomerExitSurveysStream(WindowedStream):
     replication_key = "window_end"
     schema = SURVEY_SCHEMA
 
-    def extra_params(self, context: t.Any) -> dict:
-        return {"report_type": "rep", "id": "all"}
+    def read_window(self, context: t.Any, window: tuple[int, int]) -> t.Iterator[dict]:
+        seen: set[str | None] = set()
+        for report_type in ("rep", "team"):
+            for record in self.read_report(context, (window[0], window[1], report_type)):
+                if record["lsid"] not in seen:
+                    seen.add(record["lsid"])
+                    yield record
+
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        lo, hi, report_type = window
+        return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
+                "report_type": report_type, "id": "all"}
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         return self.window_records(response, window, "exit_survey", "exit_survey_list", xr.survey_record)
@@ -420,7 +564,8 @@ class SupportTeamsStream(WindowedStream):
 
 
 EVENT_ID = th.Property("event_id", th.StringType, required=True,
-                       description="The API gives these events no id: a digest of the event plus its repeat count.")
+                       description="The API gives these events no id: a digest of the event (without the "
+                                   "team's or Jump Group's current name) plus its repeat count.")
 
 
 class TeamActivityStream(WindowedStream):
@@ -448,7 +593,7 @@ class TeamActivityStream(WindowedStream):
     ).to_dict()
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        keys = _Occurrences()
+        keys = _Occurrences(_without_team_name)
         activity_tag = f"{{{xr.NS}}}team_activity"
         for el in iter_elements(response, ("event",), self.report, "team_activity_list"):
             events = el.getparent()
@@ -458,6 +603,19 @@ class TeamActivityStream(WindowedStream):
             record = xr.team_event_record(el, xr.as_int(activity.get("id")), activity.get("name"))
             record["event_id"] = keys.key(record)
             yield record
+
+
+def _without_team_name(record: dict) -> dict:
+    """The team's name "as it currently appears" (the document): its id stays."""
+    return {k: v for k, v in record.items() if k != "team_name"}
+
+
+def _without_group_name(record: dict) -> dict:
+    """A Jump Group's name (a personal one is its owner's display name): its type and id stay."""
+    group = record.get("jump_group")
+    if not group:
+        return record
+    return {**record, "jump_group": {k: v for k, v in group.items() if k != "name"}}
 
 
 class JumpItemsStream(WindowedStream):
@@ -480,7 +638,7 @@ class JumpItemsStream(WindowedStream):
     ).to_dict()
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        keys = _Occurrences()
+        keys = _Occurrences(_without_group_name)
         for el in iter_elements(response, ("jump_item_event",), self.report, "jump_item_event_list"):
             record = xr.jump_item_record(el)
             record["event_id"] = keys.key(record)
@@ -497,7 +655,9 @@ class VaultAccountActivityStream(WindowedStream):
         EVENT_ID,
         th.Property("timestamp", th.DateTimeType),
         th.Property("event_type", th.StringType),
-        th.Property("account_id", th.IntegerType, description="The Vault account's id (Account)."),
+        th.Property("account_id", th.IntegerType, description="The Vault account's id (Account), when numeric."),
+        th.Property("account", th.StringType, description="Account as sent (any case of the name), kept "
+                                                          "whether or not it is numeric."),
         th.Property("account_name", th.StringType),
         th.Property("performed_by", entity_type("id", text_attrs=("type",))),
         th.Property("data", th.StringType),
@@ -514,20 +674,28 @@ class VaultAccountActivityStream(WindowedStream):
 
 
 class LicenseUsageStream(BeyondTrustStream):
-    """LicenseUsage grouped by the license_group_by setting; the current group is re-read."""
+    """LicenseUsage grouped by license_group_by: one record per hour, day or
+    month, holding its peak. The latest period is re-read each sync (its peak
+    can still change) and upserted by its key."""
 
     name = "license_usage"
     report = "LicenseUsage"
-    primary_keys = ("group_by", "timestamp")
-    replication_key = "timestamp"
+    primary_keys = ("group_by", "period_start")
+    replication_key = "period_start"
     is_sorted = True
     check_sorted = False
     schema = th.PropertiesList(
         th.Property("group_by", th.StringType, required=True),
-        th.Property("timestamp", th.DateTimeType, required=True, description="Start of the hour/day/month (UTC)."),
+        th.Property("period_start", th.DateTimeType, required=True,
+                    description="Start of the hour/day/month the row covers (UTC): the datetime attribute "
+                                "floored to group_by in the appliance's own UTC offset."),
+        th.Property("timestamp", th.DateTimeType,
+                    description="When the period's peak licence usage was logged (UTC)."),
+        th.Property("datetime", th.StringType, description="The datetime attribute as sent (appliance offset)."),
         th.Property("license_counts", th.ArrayType(th.ObjectType(
             th.Property("license_type", th.StringType), th.Property("reason", th.StringType),
             th.Property("count", th.IntegerType)))),
+        EXTRA,
     ).to_dict()
 
     @property
@@ -535,13 +703,17 @@ class LicenseUsageStream(BeyondTrustStream):
         return self.config.get("license_group_by", "day")
 
     def request_records(self, context: t.Any) -> t.Iterable[dict]:
-        start = self.get_starting_timestamp(context) or configured_start(self.config)
-        start = start.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        if self.group_by in ("day", "month"):
-            start = start.replace(hour=0)
-        if self.group_by == "month":
-            start = start.replace(day=1)
-        lo = to_epoch(start)
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:  # the start of the latest period read: it is read again, whole
+            lo = to_epoch(_parse_dt(bookmark))
+        else:  # the appliance's offset is not known yet: the first period may be partial
+            start = configured_start(self.config).astimezone(dt.timezone.utc)
+            start = start.replace(minute=0, second=0, microsecond=0)
+            if self.group_by in ("day", "month"):
+                start = start.replace(hour=0)
+            if self.group_by == "month":
+                start = start.replace(day=1)
+            lo = to_epoch(start)
         end = self.sync_end()
         if lo >= end:
             return
@@ -554,7 +726,12 @@ class LicenseUsageStream(BeyondTrustStream):
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         for el in iter_elements(response, ("license_time_interval",), self.report, "license_usage"):
-            yield xr.license_interval_record(el, self.group_by)
+            record = xr.license_interval_record(el, self.group_by)
+            if record["period_start"] is None:
+                raise BeyondTrustAPIError(
+                    f"BeyondTrust {self.report} answered a license_time_interval without a usable time "
+                    f"(timestamp={el.get('timestamp')!r}, datetime={el.get('datetime')!r})")
+            yield record
 
 
 class ArchiveListingStream(WindowedStream):

@@ -56,6 +56,10 @@ class TapBeyondTrust(Tap):
         th.Property("lookback_seconds", th.IntegerType, default=60,
                     description="Seconds before a window bookmark re-read on the next sync, in case the "
                                 "appliance's clock runs behind the tap's (rows re-read are upserted by key)."),
+        th.Property("unended_session_days", th.IntegerType, default=3,
+                    description="Sessions without an end time (still running, or closed abnormally) never "
+                                "reach the end_time windows: each sync also reads the sessions started this "
+                                "many days back (and since the previous sync) and emits those not ended."),
         th.Property("license_group_by", th.StringType, default="day", allowed_values=list(GROUP_BY),
                     description="LicenseUsage grouping: hour, day or month."),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
@@ -127,6 +131,8 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append("end_date is before start_date")
     if int(config.get("lookback_seconds", 60)) < 0:
         errors.append("lookback_seconds must be 0 or more")
+    if int(config.get("unended_session_days", 3)) < 0:
+        errors.append("unended_session_days must be 0 or more")
     if int(config.get("window_days", 1)) < 1:
         errors.append("window_days must be 1 or more")
     if config.get("license_group_by", "day") not in GROUP_BY:

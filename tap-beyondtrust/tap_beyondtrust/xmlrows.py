@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 import typing as t
@@ -434,20 +435,30 @@ def jump_item_record(el: t.Any) -> dict:
     return rec
 
 
+ACCOUNT_NAMES = ("account", "account_id")
+
+
+def _account(rec: dict, raw: str | None) -> None:
+    """The document's ``Account`` (the Vault account's id): as sent, and as an integer when it is one."""
+    value = raw.strip() if raw else None
+    rec["account"] = value or None
+    rec["account_id"] = as_int(value)
+
+
 def vault_record(el: t.Any) -> dict:
     rec: dict[str, t.Any] = {"timestamp": attr_time(el.get("timestamp")), "event_type": el.get("event_type")}
     extra: dict[str, t.Any] = {}
     for key, value in el.attrib.items():
-        if key in ("account", "account_id"):
-            rec["account_id"] = as_int(value)
+        if key.lower() in ACCOUNT_NAMES:
+            _account(rec, value)
         elif key not in ("timestamp", "event_type"):
             extra[key] = value
     for c in el:
         name = local(c)
         if name is None:
             continue
-        if name in ("account", "account_id"):
-            rec["account_id"] = as_int(c.get("id") or text(c))
+        if name.lower() in ACCOUNT_NAMES:
+            _account(rec, c.get("id") or text(c))
             if c.get("id") and text(c):
                 rec["account_name"] = text(c)
         elif name == "performed_by":
@@ -461,13 +472,40 @@ def vault_record(el: t.Any) -> dict:
 
 
 def license_interval_record(el: t.Any, group_by: str) -> dict:
+    """One peak of licence usage. The period it is the peak of (its hour, day
+    or month) is not given: it is the ``datetime`` attribute floored to
+    ``group_by`` in the appliance's own UTC offset, as UTC."""
     counts = []
+    extra: dict[str, t.Any] = {k: v for k, v in el.attrib.items() if k not in ("timestamp", "datetime")}
     for c in el:
-        if local(c) == "license_count":
+        name = local(c)
+        if name == "license_count":
             counts.append({"license_type": c.get("license_type"), "reason": c.get("reason"),
                            "count": as_int(text(c))})
-    stamp = attr_time(el.get("timestamp")) or utc_iso(el.get("datetime"))
-    return {"group_by": group_by, "timestamp": stamp, "license_counts": counts}
+        elif name:
+            extra[name] = generic(c)
+    local_time = el.get("datetime")
+    peak = attr_time(el.get("timestamp")) or utc_iso(local_time)
+    return {"group_by": group_by, "period_start": period_start(local_time, group_by) or period_start(peak, group_by),
+            "timestamp": peak, "datetime": local_time, "license_counts": counts, "extra": extra or None}
+
+
+def period_start(value: str | None, group_by: str) -> str | None:
+    """The start of the hour, day or month of an ISO time, in its own UTC offset, as UTC ISO 8601."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    moment = moment.replace(minute=0, second=0, microsecond=0)
+    if group_by != "hour":
+        moment = moment.replace(hour=0)
+    if group_by == "month":
+        moment = moment.replace(day=1)
+    return moment.astimezone(dt.timezone.utc).isoformat()
 
 
 def archive_listing_record(el: t.Any, date: str) -> dict:

@@ -34,8 +34,14 @@ def keys(run, stream):
     return [json.dumps([r.get(k) for k in key_properties]) for r in run.records(stream)]
 
 
-def reports(server, name):
-    return [r for r in server.logged("/api/reporting") if r["params"].get("generate_report") == name]
+def reports(server, name, *params):
+    """The logged calls of report ``name`` (those with each of ``params``)."""
+    return [r for r in server.logged("/api/reporting")
+            if r["params"].get("generate_report") == name and all(p in r["params"] for p in params)]
+
+
+def utc(ts):
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
 
 
 def ok(run):
@@ -66,7 +72,7 @@ def test_records_are_typed_nested_and_in_utc(bt):
     app = bt.app
     index = {app.lsid(i): i for i in range(app.session_total)}
     sessions = run.records("support_sessions")
-    for record in sessions[:50]:
+    for record in sessions[:60]:
         i = index[record["lsid"]]
         start, end = app.session_times(i)
         assert record["start_time"] == dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat()
@@ -74,7 +80,10 @@ def test_records_are_typed_nested_and_in_utc(bt):
         assert record["lseq"] == i + 1 and record["duration_seconds"] == end - start
         assert record["customers"][0]["info"]["company"]
         assert record["customers"][0]["gsnumber"] == 100 + i % 50
-        assert record["representatives"][0]["id"] == record["primary_rep"]["id"]
+        if app.accepted(i):
+            assert record["representatives"][0]["id"] == record["primary_rep"]["id"]
+        else:  # closed before a representative accepted it
+            assert record["representatives"] == [] and "primary_rep" not in record
         assert record["teams"][0]["primary_team"] == 1
         assert record["custom_attributes"][0]["code_name"] == "ticket_priority"
         assert (len(record.get("show_my_screen_recordings") or []) == 2) == (i % 7 == 0)
@@ -108,11 +117,27 @@ def test_records_are_typed_nested_and_in_utc(bt):
     assert uploads and uploads[0]["files"][0]["size"] == uploads[0]["filesize"]
 
     summary = run.records("support_session_summary")
-    assert {r["report_type"] for r in summary} == {"rep", "team"}
+    assert {r["report_type"] for r in summary} == {"rep", "team", "site"}
     assert all(isinstance(r["total_sessions"], int) and isinstance(r["avg_sessions_per_weekday"], float)
                for r in summary)
+    sites = [r for r in summary if r["report_type"] == "site"]
+    assert {r["id"] for r in sites} == {1, 2} and {r["type"] for r in sites} == {"site"}
+    assert {r["display_name"] for r in sites} == {"Site 1", "Site 2"}
+    for kind in ("rep", "team", "site"):  # each kind counts every session ended that day once
+        per_day: dict[str, int] = {}
+        for r in summary:
+            if r["report_type"] == kind:
+                per_day[r["period_start"]] = per_day.get(r["period_start"], 0) + r["total_sessions"]
+        ended = {}
+        for i in range(app.session_total):
+            end = app.session_times(i)[1]
+            if end is not None and (kind != "rep" or app.accepted(i)):
+                day = utc(end // 86400 * 86400)
+                ended[day] = ended.get(day, 0) + 1
+        assert per_day == ended, kind
     partitions = run.bookmark("support_session_summary")["partitions"]
-    assert sorted(p["context"]["report_type"] for p in partitions) == ["rep", "team"]
+    assert sorted(p["context"]["report_type"] for p in partitions) == ["rep", "site", "team"]
+    assert {c["params"]["report_type"] for c in reports(bt, "SupportSessionSummary")} == {"rep", "team", "site"}
     jumps = run.records("jump_items")
     assert all(isinstance(j["jump_item_id"], int) and j["jump_group"]["type"] in ("shared", "personal")
                for j in jumps)
@@ -126,7 +151,8 @@ def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
     assert bt.logged("/oauth2/token")[0]["connection"] == "close"
     calls = bt.logged("/api/reporting")
     assert calls and all(c["auth"] and c["connection"] == "close" and c["status"] == 200 for c in calls)
-    windows = [(int(c["params"]["end_time"]), int(c["params"]["duration"])) for c in reports(bt, "SupportSession")]
+    windows = [(int(c["params"]["end_time"]), int(c["params"]["duration"]))
+               for c in reports(bt, "SupportSession", "end_time")]
     first_ts = bt.app.first_ts
     assert windows[0][0] == int(dt.datetime.combine(
         dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=30), dt.time(), dt.timezone.utc).timestamp())
@@ -135,7 +161,9 @@ def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
     assert abs(windows[-1][0] + windows[-1][1] - time.time()) < 60
     assert first_ts >= windows[0][0]
     surveys = reports(bt, "SupportCustExitSurvey")
-    assert all(s["params"]["report_type"] == "rep" and s["params"]["id"] == "all" for s in surveys)
+    assert [(s["params"]["report_type"], s["params"]["id"]) for s in surveys] == [("rep", "all"), ("team", "all")] * (
+        len(surveys) // 2), "each window by rep, then by team"
+    assert [s["params"]["end_time"] for s in surveys[::2]] == [s["params"]["end_time"] for s in surveys[1::2]]
     (licence,) = reports(bt, "LicenseUsage")
     assert licence["params"]["group_by"] == "day" and licence["params"]["duration"] == "0"
     assert "start_time" in reports(bt, "JumpItem")[0]["params"]
@@ -143,21 +171,31 @@ def test_one_token_per_sync_and_every_call_closes_its_connection(bt):
         windows[-1][0] + windows[-1][1], dt.timezone.utc).isoformat()
 
 
-def test_second_sync_emits_only_new_and_late_sessions(bt):
+def test_second_sync_emits_only_new_late_and_unended_sessions(bt):
+    app = bt.app
     first = ok(run_tap(TAP, config_for(bt), streams=SESSION_STREAMS))
-    still_open = set(bt.app.info()["open_sessions"])
-    assert still_open and not still_open & {r["lsid"] for r in first.records("support_sessions")}
-    changed = bt.app.advance(new=4)
+    still_open = set(app.info()["open_sessions"])
+    running = {r["lsid"] for r in first.records("support_sessions") if r["end_time"] is None}
+    assert still_open and still_open <= running, "sessions still running are loaded without an end"
+    changed = app.advance(new=4)
     time.sleep(1.1)  # the next sync's last window must end after the new sessions' second
-    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=SESSION_STREAMS))
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt, unended_session_days=1), state=first.state, streams=SESSION_STREAMS))
+    # sessions and listing each ask for the day of sessions started
+    (lo,) = {int(c["params"]["start_time"]) for c in reports(bt, "SupportSessionListing", "start_time")}
     new = {r["lsid"] for r in second.records("support_sessions")}
-    extras = {bt.app.lsid(i) for i in range(bt.app.base_count, bt.app.session_total)}
-    assert new == still_open | extras
+    extras = {app.lsid(i) for i in range(app.base_count, app.session_total)}
+    unended = {app.lsid(i) for i in range(app.session_total)
+               if app.session_times(i)[1] is None and app.session_times(i)[0] >= lo}
+    assert unended, "a day back holds sessions that closed abnormally"
+    assert new == still_open | extras | unended
     assert changed["closed"] == len(still_open)
+    late = [r for r in second.records("support_sessions") if r["lsid"] in still_open]
+    assert late and all(r["end_time"] for r in late), "a session loaded while it ran now has its end"
     assert {r["lsid"] for r in second.records("support_session_listing")} == new
     assert {r["lsid"] for r in second.records("support_session_events")} == new
     total = len(set(keys(first, "support_sessions")) | set(keys(second, "support_sessions")))
-    assert total == bt.app.info()["expected_counts"]["support_sessions"]
+    assert total == app.info()["expected_counts"]["support_sessions"]
 
 
 def test_killed_sync_resumes_from_its_last_window_and_loses_nothing(sandbox_factory):
@@ -194,7 +232,7 @@ def test_transient_faults_are_retried_and_lose_nothing(sandbox_factory, kind, op
     run = ok(run_tap(TAP, config_for(server, window_days=40, request_timeout=1), streams=["support_sessions"]))
     found = keys(run, "support_sessions")
     assert len(found) == len(set(found)) == server.app.info()["expected_counts"]["support_sessions"]
-    calls = reports(server, "SupportSession")
+    calls = reports(server, "SupportSession", "end_time")
     assert calls[0]["fault"] == kind and len(calls) == 2
     if kind in ("reset", "truncate"):
         assert "broke off" in run.stderr
@@ -316,6 +354,7 @@ def test_bad_credentials_fail_clearly_without_revealing_them(bt):
     ({"api_url": "ftp://support.example.com"}, "api_url"),
     ({"window_days": 0}, "window_days"),
     ({"lookback_seconds": -5}, "lookback_seconds"),
+    ({"unended_session_days": -1}, "unended_session_days"),
     ({"license_group_by": "week"}, "license_group_by"),
     ({"start_date": "2024-05-01", "end_date": "2024-04-01"}, "end_date"),
 ])
@@ -339,9 +378,13 @@ def test_end_date_bounds_a_backfill(bt):
     run = ok(run_tap(TAP, config_for(bt, start_date=day.isoformat(), end_date=day.isoformat()),
                      streams=["support_sessions"]))
     lo = int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp())
-    expected = {app.lsid(i) for i in range(app.session_total)
-                if app.session_times(i)[1] is not None and lo <= app.session_times(i)[1] < lo + 86400}
-    assert {r["lsid"] for r in run.records("support_sessions")} == expected
+    ended = {app.lsid(i) for i in range(app.session_total)
+             if app.session_times(i)[1] is not None and lo <= app.session_times(i)[1] < lo + 86400}
+    unended = {app.lsid(i) for i in range(app.session_total)
+               if app.session_times(i)[1] is None and lo <= app.session_times(i)[0] < lo + 86400}
+    assert ended and unended
+    assert {r["lsid"] for r in run.records("support_sessions")} == ended | unended
+    assert len(run.records("support_sessions")) == len(ended | unended)
 
 
 def test_archive_tables_alone_still_keep_the_archive_bookmark(bt):
@@ -393,7 +436,7 @@ def test_an_answer_that_keeps_breaking_off_fails_and_keeps_the_bookmark(sandbox_
 
 def test_sessions_and_their_events_share_one_download_per_window(bt):
     both = ok(run_tap(TAP, config_for(bt), streams=["support_sessions", "support_session_events"]))
-    windows = [(c["params"]["end_time"], c["params"]["duration"]) for c in reports(bt, "SupportSession")]
+    windows = [(c["params"]["end_time"], c["params"]["duration"]) for c in reports(bt, "SupportSession", "end_time")]
     assert len(windows) == len(set(windows)), "each window asked once for both streams"
     expected = bt.app.info()["expected_counts"]
     assert len(keys(both, "support_session_events")) == expected["support_session_events"]
@@ -403,7 +446,7 @@ def test_sessions_and_their_events_share_one_download_per_window(bt):
     assert "support_sessions" not in alone.counts()
     assert sorted(keys(alone, "support_session_events")) == sorted(keys(both, "support_session_events"))
     bt.clear_log()
-    again = ok(run_tap(TAP, config_for(bt, lookback_seconds=0), state=alone.state,
+    again = ok(run_tap(TAP, config_for(bt, lookback_seconds=0, unended_session_days=0), state=alone.state,
                        streams=["support_session_events"]))
     assert again.counts() == {}, "the windows' bookmark advanced with only the events selected"
     assert len(reports(bt, "SupportSession")) == 1
@@ -428,3 +471,203 @@ def test_a_4xx_other_than_401_and_429_fails_at_once_with_the_message(bt):
     assert run.returncode != 0
     assert "/api/reporting" in run.stderr and "403" in run.stderr and "injected 403" in run.stderr
     assert len(bt.logged("/api/reporting")) == 1, "not retried"
+
+
+# ------------------------------------------------------------------ sessions without an end
+def test_sessions_that_never_end_arrive_once_and_a_second_sync_keeps_them(bt):
+    app = bt.app
+    abnormal = set(app.info()["abnormal_sessions"])
+    running = set(app.info()["open_sessions"])
+    assert abnormal and running
+    first = ok(run_tap(TAP, config_for(bt), streams=SESSION_STREAMS))
+    sessions = first.records("support_sessions")
+    assert len(sessions) == len({r["lsid"] for r in sessions}) == app.session_total
+    unended = [r for r in sessions if r["end_time"] is None]
+    assert {r["lsid"] for r in unended} == abnormal | running
+    assert all(r["start_time"] and r["duration_seconds"] == 0 and "session_chat_view_url" not in r for r in unended)
+    listing = first.records("support_session_listing")
+    assert len(listing) == len({r["lsid"] for r in listing}) == app.session_total
+    index = {app.lsid(i): i for i in range(app.session_total)}
+    events = [e for e in first.records("support_session_events") if e["lsid"] in abnormal]
+    assert len(events) == sum(app.session_event_count(index[lsid]) for lsid in abnormal)
+    assert all(e["session_end_time"] is None for e in events)
+    # the end_time windows never name them; the start_time listing does, then lsids
+    assert not abnormal & {r["lsid"] for r in sessions if r["end_time"]}
+    ended = [c for c in reports(bt, "SupportSessionListing", "end_time") if c["params"]["duration"] == "0"]
+    assert len(ended) == 2, "the sessions that ended since: once for each of the two streams"
+    by_lsids = [lsid for c in reports(bt, "SupportSession", "lsids") for lsid in c["params"]["lsids"].split(",")]
+    assert set(by_lsids) == abnormal | running and len(by_lsids) == len(set(by_lsids))
+    state = first.bookmark("support_sessions")
+    assert state["unended_checked_to"] >= state["replication_key_value"], "checked up to the sync's end"
+
+    app.advance(new=2, abnormal=3)  # three more close abnormally, the running ones end
+    time.sleep(1.1)
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=SESSION_STREAMS))
+    lo = min(int(c["params"]["start_time"]) for c in reports(bt, "SupportSessionListing", "start_time"))
+    assert abs(lo - (time.time() - 3 * 86400)) < 60, "unended_session_days (3) back"
+    again = {r["lsid"]: r for r in second.records("support_sessions")}
+    now_abnormal = set(app.info()["abnormal_sessions"])
+    recent = {app.lsid(i) for i in range(app.session_total)
+              if app.closed_abnormally(i) and app.session_times(i)[0] >= lo}
+    assert len(now_abnormal - abnormal) == 3 and now_abnormal - abnormal <= recent
+    assert {lsid for lsid, r in again.items() if r["end_time"] is None} == recent
+    assert all(again[lsid]["end_time"] for lsid in running), "the running ones ended: with their end"
+    total = {r["lsid"] for r in sessions} | set(again)
+    assert len(total) == app.info()["expected_counts"]["support_sessions"] == app.session_total
+    assert now_abnormal <= total, "none is lost"
+    assert len(second.records("support_session_listing")) == len(again)
+
+
+def test_unended_pass_covers_a_gap_longer_than_unended_session_days(bt):
+    app = bt.app
+    first = ok(run_tap(TAP, config_for(bt), streams=["support_session_listing"]))
+    checked = first.bookmark("support_session_listing")["unended_checked_to"]
+    old = dt.datetime.fromisoformat(checked) - dt.timedelta(days=2)
+    state = json.loads(json.dumps(first.state))
+    state["bookmarks"]["support_session_listing"]["unended_checked_to"] = old.isoformat()
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt, unended_session_days=1), state=state,
+                        streams=["support_session_listing"]))
+    lo = min(int(c["params"]["start_time"]) for c in reports(bt, "SupportSessionListing", "start_time"))
+    assert lo == int(old.timestamp()) - 60, "from the last pass (less lookback_seconds), not only a day back"
+    expected = {app.lsid(i) for i in range(app.session_total)
+                if app.session_times(i)[1] is None and app.session_times(i)[0] >= lo}
+    assert {r["lsid"] for r in second.records("support_session_listing")} == expected
+
+
+# ------------------------------------------------------------------ licence usage
+def test_license_usage_is_one_row_per_period_keyed_by_period_with_its_peak(bt):
+    app = bt.app
+    first = ok(run_tap(TAP, config_for(bt), streams=["license_usage"]))
+    rows = first.records("license_usage")
+    assert first.schema("license_usage")["key_properties"] == ["group_by", "period_start"]
+    assert len(rows) == len({r["period_start"] for r in rows}) == app.info()["expected_counts"]["license_usage"]
+    for r in rows:
+        start = dt.datetime.fromisoformat(r["period_start"])
+        peak = dt.datetime.fromisoformat(r["timestamp"])
+        assert start.astimezone(app.tz).time() == dt.time(0, 0), "the appliance's (-05:00) midnight"
+        assert start < peak < start + dt.timedelta(days=1), "the peak lies inside its period"
+        assert dt.datetime.fromisoformat(r["datetime"]) == peak and r["datetime"].endswith("-05:00")
+        assert r["license_counts"][0]["count"] in (9, 10)
+    latest = max(r["period_start"] for r in rows)
+
+    app.advance()  # a higher peak (11) now, in the current period
+    bt.clear_log()
+    second = ok(run_tap(TAP, config_for(bt), state=first.state, streams=["license_usage"]))
+    (call,) = reports(bt, "LicenseUsage")
+    assert utc(int(call["params"]["start_time"])) == latest, "the latest period is read again, whole"
+    current = max(second.records("license_usage"), key=lambda r: r["period_start"])
+    assert current["license_counts"][0]["count"] == 11
+    assert current["timestamp"] == utc(app.extra_peaks[-1][0])
+    both = {(r["group_by"], r["period_start"]) for r in rows + second.records("license_usage")}
+    assert len(both) == app.info()["expected_counts"]["license_usage"], "two syncs: one row per period"
+
+
+def test_license_usage_by_hour_keys_each_hour(bt):
+    app = bt.app
+    run = ok(run_tap(TAP, config_for(bt, license_group_by="hour"), streams=["license_usage"]))
+    rows = run.records("license_usage")
+    hours = {app.group_start(m, "hour") for m, _ in app.peaks(0, 1 << 40)}
+    assert sorted(r["period_start"] for r in rows) == sorted(utc(h) for h in hours)
+    assert all(r["group_by"] == "hour" and r["timestamp"] != r["period_start"] for r in rows)
+
+
+# ------------------------------------------------------------------ event archives
+def test_blank_archive_values_load_as_null_and_odd_lines_are_kept_whole(sandbox_factory):
+    server = sandbox_factory("beyondtrust", scale=50, days=2, archive_count=2, archive_events=300,
+                             archive_odd_lines=True)
+    run = ok(run_tap(TAP, archive_config(server), streams=ARCHIVE_STREAMS + ["archive_customer_client"]))
+    expected = server.app.info()["expected_counts"]
+    for stream in ARCHIVE_STREAMS + ["archive_customer_client"]:
+        found = keys(run, stream)
+        assert len(found) == len(set(found)) == expected[stream], stream
+
+    blank = [r for r in run.records("archive_support_session")
+             if r["event_type"] == "model_insert" and r["customer_name"] == ""]
+    assert blank, "the sandbox sends model_insert rows with blank fields"
+    for r in blank:  # blank integer and timestamp fields are null, blank text stays text
+        assert r["customer_company"] == "" and r["extra"] is None
+        assert r["priority"] is None and r["queue_entry_timestamp"] is None
+        assert isinstance(r["queue_id"], int) and r["created_timestamp"]
+    reps = run.records("archive_representative")
+    inserts = [r for r in reps if r["event_type"] == "model_insert"]
+    assert {r["routing_available"] for r in inserts} == {False, None}
+    assert {r["console_in_focus"] for r in reps} == {True, False, None}
+    assert {r["connected"] for r in reps} == {True, False}
+    assert all(r["extra"] is None for r in reps)
+
+    odd_rows = [r for r in run.records("archive_customer_client") if r.get("hostname") == "odd-host"]
+    assert len(odd_rows) == len(server.app.archive_slots)
+    odd = odd_rows[0]
+    assert (odd["connected"], odd["elevated"], odd["support_session_id"], odd["created_timestamp"]) == (
+        None, True, None, None)
+    assert odd["hostname"] == "odd-host"
+    assert odd["extra"] == {"connected": "maybe", "support_session_id": "abc", "created_timestamp": "soon",
+                            "tags": ["a", "b"]}
+    other = [r for r in run.records("archive_other_events") if r["table"] != "representative_status"]
+    assert len(other) == 6 * len(server.app.archive_slots)
+    first = [r for r in other if r["archive_index"] == other[0]["archive_index"]]
+    assert [r["data"] for r in first] == [
+        {"value": [{"support_session": {}}]}, {"value": [{"connected": 1}]}, {"value": ["code", "name"]}, None,
+        {"value": ["not", "an", "object"]}, {"text": "{not json"}]
+    assert [(r["event_type"], r["table"], r["row_key"]) for r in first] == [
+        ("model_insert", None, "*"), ("model_update", "representative", "representative/*"),
+        ("model_update", "queue", "queue/5"), ("model_insert", None, "*"), (None, None, "*"), (None, None, "*")]
+    for what in ("model_insert lines without a table", "a line that is not JSON", "customer_client.connected"):
+        assert run.stderr.count(what) == 1, what
+
+
+def test_archives_as_documented_give_no_shape_warning(bt):
+    run = ok(run_tap(TAP, archive_config(bt), streams=ARCHIVE_STREAMS))
+    assert "does not describe" not in run.stderr
+    assert all(r["table"] == "representative_status" and r["row_key"].startswith("representative_status/")
+               for r in run.records("archive_other_events"))
+
+
+# ------------------------------------------------------------------ surveys, Vault, event ids
+def test_surveys_of_sessions_no_representative_accepted_are_loaded(bt):
+    app = bt.app
+    run = ok(run_tap(TAP, config_for(bt), streams=["customer_exit_surveys", "rep_exit_surveys"]))
+    unaccepted = {app.lsid(i) for i in range(app.session_total)
+                  if not app.accepted(i) and app.session_times(i)[1] is not None and app.has_survey(i, "cust")}
+    surveys = {r["lsid"]: r for r in run.records("customer_exit_surveys")}
+    assert unaccepted and unaccepted <= set(surveys)
+    assert all("primary_rep" not in surveys[lsid] and surveys[lsid]["primary_team"]["id"] for lsid in unaccepted)
+    expected = app.info()["expected_counts"]
+    assert len(run.records("customer_exit_surveys")) == len(surveys) == expected["customer_exit_surveys"]
+    assert len(run.records("rep_exit_surveys")) == expected["rep_exit_surveys"]
+
+
+def test_vault_account_is_read_whatever_its_case(bt):
+    run = ok(run_tap(TAP, config_for(bt), streams=["vault_account_activity"]))
+    rows = run.records("vault_account_activity")
+    assert rows and all(isinstance(r["account_id"], int) and r["account"] == str(r["account_id"]) for r in rows)
+    assert all(r["extra"] is None for r in rows)
+
+
+def test_vault_account_that_is_not_a_number_is_kept_as_sent():
+    from lxml import etree
+    from tap_beyondtrust import xmlrows
+
+    ns = "https://www.beyondtrust.com/namespaces/API/reporting"
+    for xml, account, account_id in [
+        (f'<vault_account_activity xmlns="{ns}" timestamp="1730448000" event_type="Account Created">'
+         "<Account>shared-7</Account></vault_account_activity>", "shared-7", None),
+        (f'<vault_account_activity xmlns="{ns}" ACCOUNT=" 42 " event_type="Account Deleted"/>', "42", 42),
+        (f'<vault_account_activity xmlns="{ns}"><account_id>9</account_id></vault_account_activity>', "9", 9),
+    ]:
+        record = xmlrows.vault_record(etree.fromstring(xml))
+        assert (record["account"], record["account_id"], record["extra"]) == (account, account_id, None)
+
+
+def test_renamed_teams_and_jump_groups_keep_their_event_ids(bt):
+    streams = ["team_activity", "jump_items"]
+    before = ok(run_tap(TAP, config_for(bt), streams=streams))
+    bt.app.rename_teams_and_groups(" (renamed)")
+    after = ok(run_tap(TAP, config_for(bt), streams=streams))  # the same range read again
+    assert all(r["team_name"].endswith(" (renamed)") for r in after.records("team_activity"))
+    assert all(r["jump_group"]["name"].endswith(" (renamed)") for r in after.records("jump_items"))
+    for stream in streams:
+        assert sorted(keys(before, stream)) == sorted(keys(after, stream)), stream
+        assert len(set(keys(after, stream))) == bt.app.info()["expected_counts"][stream]

@@ -19,15 +19,29 @@ that ended in ``[end_time, end_time + duration)`` (0: to the present);
 
 Data is generated from indexes and the seed: base sessions all ended before
 the sandbox started, except every ``OPEN_EVERY``-th, which stays open until
-``advance()`` closes it (a late arrival: started long ago, ended now).
-``advance()`` also adds new sessions, team/jump/vault events, a peak-licence
-hour and one more event archive.
+``advance()`` closes it (a late arrival: started long ago, ended now), and
+every ``ABNORMAL_EVERY``-th, which closed abnormally: its ``<end_time>`` is
+empty for ever, so only a ``start_time`` query finds it (``end_time`` returns
+"only closed sessions"). Every ``UNACCEPTED_EVERY``-th session was closed by
+the customer before a representative accepted it: no ``<primary_rep>``, an
+empty ``<rep_list>``, and the survey reports' ``report_type=rep`` filter (by
+"the representative who last owned the session") leaves it out.
+``advance()`` also adds new sessions (one of them closed abnormally),
+team/jump/vault events, a licence peak (a higher one, in the current period)
+and one more event archive.
+
+Licence usage: peaks are logged at moments inside the hour; LicenseUsage
+groups them by hour, day or month of the appliance's own time zone and answers
+each period's highest peak, with the moment it was logged (``timestamp`` and
+``datetime``). Event archives: ``model_insert`` rows include every field, and
+some of them are blank (``""``), as the document allows.
 
 Options beside ``seed``/``scale`` (sessions)/``days``: ``token_lifetime``
 (seconds; short ones let tests expire a token mid-sync), ``utc_offset_minutes``
 (the appliance's offset), ``*_events_per_day`` (team, Jump Item, Vault),
 ``archive_count`` and ``archive_events`` (event archives of 10 minutes and
-their lines), ``event_padding`` (bytes of chat text per event: large answers
+their lines), ``archive_odd_lines`` (each event archive ends with lines in
+shapes the document does not describe: ``ODD_LINES``), ``event_padding`` (bytes of chat text per event: large answers
 cheaply), ``reject_reports`` (reports answered with an ``<error>``, as for an
 account without the permission), ``xml_namespace`` (a wrong one breaks the
 contract on purpose).
@@ -55,6 +69,8 @@ XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 XML_TYPE = "text/xml; charset=utf-8"
 MAX_TOKENS = 30
 OPEN_EVERY = 50
+ABNORMAL_EVERY, ABNORMAL_AT = 40, 7  # i % 40 == 7: closed abnormally (never i % 50 == 49)
+UNACCEPTED_EVERY, UNACCEPTED_AT = 30, 21  # i % 30 == 21: closed before a rep accepted it
 MAX_SESSION_SECONDS = 2 * 3600
 TEAMS = ["Tier 1", "Tier 2", "Network & Security", "Field Ops"]
 REPS = 12
@@ -106,6 +122,28 @@ ARCHIVE_CYCLE = (
                                             "screen_recording", "customer_exit_survey")]
 )
 TRUNCATE_EVERY = 4  # one archive in this many holds a truncate_model line (the appliance restarted)
+BLANK_EVERY = 3  # every third model_insert line has blank fields ("created even if blank")
+
+
+class RawLine(str):
+    """An event-archive line written as is (not JSON)."""
+
+
+# Lines in shapes the document does not describe (archive_odd_lines=True), and
+# the stream each must reach: whole to the catch-all, or the row with the
+# values that are not of their type kept in its extra.
+ODD_LINES: list[tuple[t.Any, str]] = [
+    ({"type": "model_insert", "timestamp": 0, "data": [{"support_session": {}}]}, "archive_other_events"),
+    ({"type": "model_update", "timestamp": 0, "data": {"representative": [{"connected": 1}]}},
+     "archive_other_events"),
+    ({"type": "model_update", "timestamp": 0, "data": {"queue": {"5": ["code", "name"]}}}, "archive_other_events"),
+    ({"type": "model_insert", "timestamp": 0}, "archive_other_events"),
+    (["not", "an", "object"], "archive_other_events"),
+    (RawLine("{not json"), "archive_other_events"),
+    ({"type": "model_insert", "timestamp": 0, "data": {"customer_client": {"9": {
+        "connected": "maybe", "elevated": "TRUE", "support_session_id": "abc", "created_timestamp": "soon",
+        "hostname": "odd-host", "tags": ["a", "b"]}}}}, "archive_customer_client"),
+]
 ARCHIVE_MINUTES = 10
 DAY = 86400
 
@@ -128,6 +166,7 @@ class App(VendorApp):
         vault_events_per_day: int = 10,
         archive_count: int = 12,
         archive_events: int = 40,
+        archive_odd_lines: bool = False,
         event_padding: int = 0,
         reject_reports: t.Sequence[str] = (),
         xml_namespace: str = NS,
@@ -152,7 +191,8 @@ class App(VendorApp):
         self._step = span / max(scale, 1)
         # late and new sessions: index -> (start, end); open base sessions closed by advance()
         self.closed_at: dict[int, int] = {}
-        self.extra_sessions: list[tuple[int, int]] = []
+        self.extra_sessions: list[tuple[int, int | None]] = []
+        self._lsid_index: dict[str, int] = {}
         self._lock = threading.Lock()
         self.tokens: dict[str, float] = {}  # token -> expiry, oldest first
         self.tokens_issued = 0
@@ -162,12 +202,14 @@ class App(VendorApp):
             "jump": _Family(jump_events_per_day * days, self.first_ts, self.init_now - 60),
             "vault": _Family(vault_events_per_day * days, self.first_ts, self.init_now - 60),
         }
-        self.extra_peak_hours: list[int] = []
+        self.extra_peaks: list[tuple[int, int]] = []  # (moment, licences) added by advance()
         last_archive_end = (self.init_now // 600) * 600 - 1200
         self.archive_slots = [last_archive_end - 600 * (archive_count - k)
                               for k in range(archive_count)]  # interval start times
         self.archive_events = archive_events
+        self.archive_odd_lines = archive_odd_lines
         self.days = days
+        self.name_suffix = ""  # names shown "as they currently appear" (team activity, Jump Groups)
 
     # ------------------------------------------------------------ sessions
     @property
@@ -183,7 +225,19 @@ class App(VendorApp):
         duration = rng.randrange(60, MAX_SESSION_SECONDS)
         if i % OPEN_EVERY == OPEN_EVERY - 1:
             return start, self.closed_at.get(i)
+        if self.closed_abnormally(i):
+            return start, None
         return start, start + duration
+
+    def closed_abnormally(self, i: int) -> bool:
+        """Closed without an end time: it never ends, so no end_time query finds it."""
+        if i >= self.base_count:
+            return self.extra_sessions[i - self.base_count][1] is None
+        return i % ABNORMAL_EVERY == ABNORMAL_AT
+
+    def accepted(self, i: int) -> bool:
+        """False: the customer closed the session before a representative accepted it."""
+        return i % UNACCEPTED_EVERY != UNACCEPTED_AT
 
     def _sessions_ended_in(self, lo: int, hi: int) -> t.Iterator[int]:
         """Indexes of closed sessions with lo <= end < hi, in lseq order."""
@@ -199,7 +253,7 @@ class App(VendorApp):
             if end is not None and lo <= end < hi:
                 yield i
         for k, (_, end) in enumerate(self.extra_sessions):
-            if lo <= end < hi:
+            if end is not None and lo <= end < hi:
                 yield self.base_count + k
 
     def _sessions_started_in(self, lo: int, hi: int) -> t.Iterator[int]:
@@ -215,13 +269,20 @@ class App(VendorApp):
     def lsid(self, i: int) -> str:
         return hashlib.md5(f"{self.seed}:{i}".encode()).hexdigest()
 
+    def lsid_index(self) -> dict[str, int]:
+        """lsid -> session index, extended as sessions are added."""
+        with self._lock:
+            for i in range(len(self._lsid_index), self.session_total):
+                self._lsid_index[self.lsid(i)] = i
+            return self._lsid_index
+
     def session_people(self, i: int) -> tuple[int, int]:
         """(rep index, team index) of session ``i``."""
         rep = (i * 7 + self.seed) % REPS
         return rep, rep % len(TEAMS)
 
     def has_survey(self, i: int, kind: str) -> bool:
-        return i % 3 == 0 if kind == "cust" else i % 4 == 1
+        return i % 3 == 0 if kind == "cust" else i % 4 == 1 and self.accepted(i)
 
     def _iso(self, ts: float) -> str:
         return dt.datetime.fromtimestamp(ts, self.tz).isoformat()
@@ -331,11 +392,12 @@ class App(VendorApp):
         parts.append(f"<file_transfer_count>{i % 3}</file_transfer_count><file_move_count>{i % 2}</file_move_count>"
                      f"<file_delete_count>0</file_delete_count>")
         parts.append(f'<primary_customer gsnumber="{100 + i % 50}">Customer {i}</primary_customer>')
-        parts.append(f'<primary_rep gsnumber="{rep + 1}" id="{rep + 1}">Rep {rep + 1}</primary_rep>')
+        if self.accepted(i):
+            parts.append(f'<primary_rep gsnumber="{rep + 1}" id="{rep + 1}">Rep {rep + 1}</primary_rep>')
         parts.append(f'<primary_team id="{team + 1}">{escape(TEAMS[team])}</primary_team>')
         parts.append("<customer_list>" + self._customer_xml(i, rng) + "</customer_list>")
-        reps = self._rep_xml(rep, True, length)
-        if i % 4 == 0:
+        reps = self._rep_xml(rep, True, length) if self.accepted(i) else ""
+        if i % 4 == 0 and self.accepted(i):
             reps += self._rep_xml((rep + 1) % REPS, False, length // 3)
         parts.append(f"<rep_list>{reps}</rep_list>")
         parts.append(f'<team_list><team id="{team + 1}" primary_team="1">{escape(TEAMS[team])}</team></team_list>')
@@ -390,7 +452,8 @@ class App(VendorApp):
         return (f"<jump_item_event>{self._time_el('timestamp', ts)}<jump_item>{item}</jump_item>"
                 f"<jump_item_name>Server {item}</jump_item_name><event_type>{kind}</event_type>"
                 f"<jump_item_type>{JUMP_TYPES[item % len(JUMP_TYPES)]}</jump_item_type>"
-                f'<jump_group type="{group}" id="{item % 4 + 1}">Group {item % 4 + 1}</jump_group>'
+                f'<jump_group type="{group}" id="{item % 4 + 1}">'
+                f"Group {item % 4 + 1}{escape(self.name_suffix)}</jump_group>"
                 f'<performed_by type="user" id="{item % REPS + 1}">Rep {item % REPS + 1}</performed_by>'
                 f"<data>{escape(data)}</data></jump_item_event>")
 
@@ -398,21 +461,30 @@ class App(VendorApp):
         kind = VAULT_EVENTS[j % len(VAULT_EVENTS)]
         actor = '<performed_by type="system" id="0">System</performed_by>' if j % 3 == 0 else \
             f'<performed_by type="user" id="{j % REPS + 1}">Rep {j % REPS + 1}</performed_by>'
+        # the document names "Account" (the Vault account's id) without saying element or attribute: both
+        if j % 2:
+            return (f'<vault_account_activity timestamp="{self._iso(ts)}" event_type="{kind}" '
+                    f'Account="{j % 25 + 1}">{actor}<data>detail {j}</data></vault_account_activity>')
         return (f'<vault_account_activity timestamp="{self._iso(ts)}" event_type="{kind}">'
-                f"<account>{j % 25 + 1}</account>{actor}<data>detail {j}</data></vault_account_activity>")
+                f"<Account>{j % 25 + 1}</Account>{actor}<data>detail {j}</data></vault_account_activity>")
 
     # ------------------------------------------------------------ licence usage
-    def peak_hours(self, lo: int, hi: int) -> list[int]:
-        first = max(lo, self.first_ts) // 3600
-        last = min(hi, (self.init_now // 3600) * 3600) // 3600
-        hours = [h * 3600 for h in range(first, last)
-                 if random.Random(self.seed * 53 + h).random() < 0.15]
-        hours += [h for h in self.extra_peak_hours if lo <= h < hi]
-        return sorted(set(hours))
+    def peaks(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """(moment, licences in use) of the peaks logged in [lo, hi): about one
+        hour in seven before the sandbox started has one, inside the hour."""
+        out = []
+        for h in range(max(lo, self.first_ts) // 3600, min(hi // 3600 + 1, self.init_now // 3600)):
+            rng = random.Random(self.seed * 53 + h)
+            if rng.random() < 0.15:
+                moment = h * 3600 + 60 + rng.randrange(3480)
+                if lo <= moment < hi:
+                    out.append((moment, 9 + rng.randrange(2)))
+        out += [(m, n) for m, n in self.extra_peaks if lo <= m < hi]
+        return sorted(out)
 
-    @staticmethod
-    def group_start(ts: int, group_by: str) -> int:
-        d = dt.datetime.fromtimestamp(ts, dt.UTC)
+    def group_start(self, ts: int, group_by: str) -> int:
+        """The start of the hour, day or month of ``ts`` in the appliance's time zone."""
+        d = dt.datetime.fromtimestamp(ts, self.tz)
         if group_by == "hour":
             d = d.replace(minute=0, second=0)
         elif group_by == "day":
@@ -459,7 +531,15 @@ class App(VendorApp):
                     fields[f] = f"{f}-{n}"
             if kind == "model_update":
                 fields = dict(list(fields.items())[:2])
+            elif (n // len(ARCHIVE_CYCLE)) % BLANK_EVERY == 1:  # all fields, some of them blank
+                fields = {f: "" if k % 3 == 1 else v for k, (f, v) in enumerate(fields.items())}
             yield {"type": kind, "timestamp": ts, "data": {name: {str(row_id): fields}}}
+
+    def archive_all_lines(self, slot: int) -> t.Iterator[t.Any]:
+        yield from self.archive_lines(slot)
+        if self.archive_odd_lines:
+            for line, _ in ODD_LINES:
+                yield {**line, "timestamp": slot + 599} if isinstance(line, dict) else line
 
     def archive_line_counts(self, slot: int) -> dict[str, int]:
         """Lines per (type, table/name) in the archive starting at ``slot``."""
@@ -475,7 +555,7 @@ class App(VendorApp):
         return counts
 
     # ------------------------------------------------------------ time passes
-    def advance(self, new: int = 5, **_: t.Any) -> dict:
+    def advance(self, new: int = 5, abnormal: int = 1, **_: t.Any) -> dict:
         now = int(time.time())
         with self._lock:
             closed = [i for i in range(OPEN_EVERY - 1, self.base_count, OPEN_EVERY) if i not in self.closed_at]
@@ -483,12 +563,18 @@ class App(VendorApp):
                 self.closed_at[i] = now
             for k in range(new):
                 self.extra_sessions.append((now - 600 - k, now))
+            for k in range(abnormal):  # started a while ago, closed abnormally: no end time
+                self.extra_sessions.append((now - 1200 - k, None))
             for fam in self.families.values():
                 fam.extra += [now - 1] * 3
-            self.extra_peak_hours.append((now // 3600) * 3600)
+            self.extra_peaks.append((now - 1, 11))  # the current period's new peak
             if self.archive_slots:
                 self.archive_slots.append(self.archive_slots[-1] + 600)
-        return {"closed": len(closed), "new": new, "now": now}
+        return {"closed": len(closed), "new": new, "abnormal": abnormal, "now": now}
+
+    def rename_teams_and_groups(self, suffix: str) -> None:
+        """Rename every team and Jump Group: reports show their names as they are now."""
+        self.name_suffix = suffix
 
     def expected_counts(self) -> dict[str, int]:
         closed = [i for i in range(self.session_total) if self.session_times(i)[1] is not None]
@@ -496,17 +582,20 @@ class App(VendorApp):
         for i in closed:
             end = self.session_times(i)[1]
             rep, team = self.session_people(i)
-            summary.add(("rep", rep, end // DAY))
+            if self.accepted(i):
+                summary.add(("rep", rep, end // DAY))
             summary.add(("team", team, end // DAY))
+            summary.add(("site", i % 2, end // DAY))
         team_events = sum(1 for _ in self._family_times("team", 0, 1 << 40))
         teams = {j % len(TEAMS) for j, _ in self._family_times("team", 0, 1 << 40)}
-        peaks = self.peak_hours(0, 1 << 40)
+        peaks = self.peaks(0, 1 << 40)
+        everyone = range(self.session_total)  # ended, running or closed abnormally: each once
         counts = {
-            "support_sessions": len(closed),
-            "support_session_events": sum(self.session_event_count(i) for i in closed),
-            "support_session_listing": len(closed),
+            "support_sessions": len(everyone),
+            "support_session_events": sum(self.session_event_count(i) for i in everyone),
+            "support_session_listing": len(everyone),
             "support_session_summary": len(summary),
-            "license_usage": len({self.group_start(h, "day") for h in peaks}),
+            "license_usage": len({self.group_start(m, "day") for m, _ in peaks}),
             "jump_items": sum(1 for _ in self._family_times("jump", 0, 1 << 40)),
             "support_teams": len(teams),
             "team_activity": team_events,
@@ -529,6 +618,9 @@ class App(VendorApp):
         counts["archive_session_events"] = lines.get("session_event", 0)
         counts["archive_truncate_events"] = lines.get("truncate_model", 0)
         counts["archive_other_events"] = lines.get("representative_status", 0)
+        if self.archive_odd_lines:
+            for _, stream in ODD_LINES:
+                counts[stream] += len(self.archive_slots)
         return counts
 
     def info(self) -> dict:
@@ -538,6 +630,7 @@ class App(VendorApp):
             "tokens_issued": self.tokens_issued,
             "open_sessions": [self.lsid(i) for i in range(OPEN_EVERY - 1, self.base_count, OPEN_EVERY)
                               if i not in self.closed_at],
+            "abnormal_sessions": [self.lsid(i) for i in range(self.session_total) if self.closed_abnormally(i)],
             "first_ts": self.first_ts,
             "init_now": self.init_now,
             "archive_slots": list(self.archive_slots),
@@ -648,8 +741,9 @@ class App(VendorApp):
 
     def _session_indexes(self, params: dict) -> t.Iterable[int]:
         if "lsid" in params or "lsids" in params:
-            wanted = set((params.get("lsid") or params.get("lsids") or "").split(","))
-            return [i for i in range(self.session_total) if self.lsid(i) in wanted]
+            wanted = (params.get("lsid") or params.get("lsids") or "").split(",")
+            index = self.lsid_index()
+            return sorted({index[lsid] for lsid in wanted if lsid in index})
         which, lo, hi = self._range(params)
         if which == "end":
             return self._sessions_ended_in(lo, hi)
@@ -675,6 +769,8 @@ class App(VendorApp):
         for i in source:
             start, end = self.session_times(i)
             rep, team = self.session_people(i)
+            if kind == "rep" and not self.accepted(i):
+                continue
             key = {"rep": rep + 1, "team": team + 1, "site": i % 2 + 1}[kind]
             groups.setdefault(key, []).append((end or start) - start)
         rows = []
@@ -695,6 +791,8 @@ class App(VendorApp):
             if not params.get("id"):
                 raise _BadParams("id is required (a numeric ID or all)")
         indexes = self._session_indexes(params)
+        by = params.get("report_type") if "lsid" not in params and "lsids" not in params else None
+        who = params.get("id")
 
         def rows() -> t.Iterator[str]:
             for i in indexes:
@@ -702,6 +800,11 @@ class App(VendorApp):
                 if end is None or not self.has_survey(i, kind):
                     continue
                 rep, team = self.session_people(i)
+                # report_type=rep: by the representative who last owned the session (none: left out)
+                if by == "rep" and (not self.accepted(i) or who not in ("all", str(rep + 1))):
+                    continue
+                if by == "team" and who not in ("all", str(team + 1)):
+                    continue
                 rng = random.Random(self.seed * 17 + i)
                 submitted = f'<submitted_by type="cust">Customer {i}</submitted_by>' if kind == "cust" else \
                     f'<submitted_by type="rep">Rep {rep + 1}</submitted_by>'
@@ -713,10 +816,10 @@ class App(VendorApp):
                 yield (f'<exit_survey lsid="{self.lsid(i)}" ts="{start}"><session_type>support</session_type>'
                        f'<public_site id="{i % 2 + 1}">Default</public_site>{submitted}'
                        f'<primary_customer id="0">Customer {i}</primary_customer>'
-                       f'<primary_rep id="{rep + 1}">Rep {rep + 1}</primary_rep>'
-                       f'<primary_team id="{team + 1}">{escape(TEAMS[team])}</primary_team>'
+                       + (f'<primary_rep id="{rep + 1}">Rep {rep + 1}</primary_rep>' if self.accepted(i) else "")
+                       + f'<primary_team id="{team + 1}">{escape(TEAMS[team])}</primary_team>'
                        f"<customer_list>{self._customer_xml(i, rng)}</customer_list>"
-                       f"<rep_list>{self._rep_xml(rep, True, end - start)}</rep_list>"
+                       f"<rep_list>{self._rep_xml(rep, True, end - start) if self.accepted(i) else ''}</rep_list>"
                        f'<team_list><team id="{team + 1}" primary_team="1">{escape(TEAMS[team])}</team></team_list>'
                        f"<rep_resolved>0</rep_resolved><question_list>{questions}</question_list></exit_survey>")
         return self._stream("exit_survey_list", "", rows())
@@ -744,7 +847,7 @@ class App(VendorApp):
                     f"<public_display_name>Alex {r + 1}</public_display_name><private_display_name>Rep {r + 1}"
                     f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip><private_ip>192.0.2.{r + 1}</private_ip>"
                     "</representative>" for r in range(team, REPS, len(TEAMS) * 2))
-                yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team])}>'
+                yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team] + self.name_suffix)}>'
                        f"<logged_in_representatives>{logged}</logged_in_representatives><events>"
                        + "".join(by_team[team]) + "</events></team_activity>")
         return self._stream("team_activity_list", head, rows())
@@ -764,17 +867,18 @@ class App(VendorApp):
         if group_by not in ("hour", "day", "month"):
             return self._xml_error("group_by must be one of hour, day, month", root="license_usage")
         _, lo, hi = self._range(params, ends=False)
-        groups: dict[int, int] = {}
-        for h in self.peak_hours(lo, hi):
-            g = self.group_start(h, group_by)
-            groups[g] = max(groups.get(g, 0), 9 + random.Random(self.seed + h).randrange(2))
+        groups: dict[int, tuple[int, int]] = {}  # period start -> (licences, moment) of its peak
+        for moment, licences in self.peaks(lo, hi):
+            g = self.group_start(moment, group_by)
+            if g not in groups or licences > groups[g][0]:
+                groups[g] = (licences, moment)
         head = (self._time_el("start_time", lo) + self._time_el("end_time", min(hi, int(time.time())))
                 + f"<group_by>{group_by}</group_by><license_time_intervals>")
-        rows = [f'<license_time_interval timestamp="{g}" datetime="{self._iso(g)}">'
+        rows = [f'<license_time_interval timestamp="{m}" datetime="{self._iso(m)}">'
                 f'<license_count license_type="representative">{n}</license_count>'
                 f'<license_count license_type="representative" reason="login">{n - 1}</license_count>'
                 f'<license_count license_type="representative" reason="extended_contact">1</license_count>'
-                "</license_time_interval>" for g, n in sorted(groups.items())]
+                "</license_time_interval>" for _, (n, m) in sorted(groups.items())]
         rows.append("</license_time_intervals>")
         return self._stream("license_usage", head, rows)
 
@@ -815,8 +919,8 @@ class App(VendorApp):
                 yield json.dumps({"support_session": None, "representative": {"1": {"username": "rep1"}}}).encode()
                 return
             batch = []
-            for line in self.archive_lines(slot):
-                batch.append(json.dumps(line, separators=(",", ":")))
+            for line in self.archive_all_lines(slot):
+                batch.append(line if isinstance(line, RawLine) else json.dumps(line, separators=(",", ":")))
                 if len(batch) >= 2000:
                     yield ("\n".join(batch) + "\n").encode()
                     batch = []
