@@ -276,7 +276,7 @@ class FastRecordMessages:
             return
         if self._same_records:
             yield RecordMessage(stream=self.name, record=record, version=self._stream_version,
-                                time_extracted=utc_now())
+                                time_extracted=self._extracted_at or utc_now())
             return
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
@@ -287,6 +287,9 @@ class FastRecordMessages:
 
 class FudoStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every Fudo PAM stream."""
+
+    #: when the page being read arrived (the records' time_extracted), if set
+    _extracted_at: dt.datetime | None = None
 
     # post_process hands out records of the schema's types already
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -463,6 +466,7 @@ class FudoListStream(FudoStream):
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         records = envelope_records(response, self.model)
+        self._extracted_at = utc_now()
         paginator = self._paginator
         if paginator is not None and paginator.seen:
             return [record for record in records if not paginator.is_seen(record)]
@@ -473,6 +477,10 @@ class FudoListStream(FudoStream):
     @cached_property
     def _declared(self) -> frozenset[str]:
         return frozenset(self.schema["properties"]) - {"extra"}
+
+    @cached_property
+    def _converted_times(self) -> dict[str, str]:
+        return {}
 
     @cached_property
     def _end_time(self) -> dt.datetime | None:
@@ -490,17 +498,28 @@ class FudoListStream(FudoStream):
             value = row.get(key)
             if value is not None and not isinstance(value, str):
                 row[key] = str(value)
+        converted_times = self._converted_times
         for key in self.datetime_fields:
             value = row.get(key)
             if value is None:
                 continue
-            try:
-                row[key] = utc_text(value)
-            except (TypeError, ValueError):
-                # Keep what cannot be read as a time, rather than lose it.
-                row[key] = None
-                extra = extra or {}
-                extra[f"{key}_unparsed"] = value
+            # records of a page often share their times (a report's modified_at
+            # and generated_at move together): each is converted once
+            converted = converted_times.get(value) if value.__class__ is str else None
+            if converted is None:
+                try:
+                    converted = utc_text(value)
+                except (TypeError, ValueError):
+                    # Keep what cannot be read as a time, rather than lose it.
+                    row[key] = None
+                    extra = extra or {}
+                    extra[f"{key}_unparsed"] = value
+                    continue
+                if value.__class__ is str:
+                    if len(converted_times) >= 4096:
+                        converted_times.clear()
+                    converted_times[value] = converted
+            row[key] = converted
         row["extra"] = extra
         end = self._end_text
         if end is not None and row.get("modified_at") is not None and row["modified_at"] >= end:
