@@ -168,37 +168,41 @@ class PageTail:
     count: int
     first: tuple
     last_modified: t.Any
+    ids: frozenset  # ids of the page's records (those that have one)
     tied_ids: frozenset  # ids of the records at the end of the page sharing last_modified
 
     @classmethod
     def of(cls, records: list[dict]) -> PageTail:
         if not records:
-            return cls(0, (), None, frozenset())
+            return cls(0, (), None, frozenset(), frozenset())
         last = records[-1].get("modified_at")
         tied = []
         for record in reversed(records):
             if record.get("modified_at") != last:
                 break
             tied.append(record.get("id"))
-        return cls(len(records), (records[0].get("id"), records[0].get("modified_at")), last, frozenset(tied))
+        ids = frozenset(record.get("id") for record in records) - {None}
+        return cls(len(records), (records[0].get("id"), records[0].get("modified_at")), last, ids,
+                   frozenset(tied) - {None})
 
 
 class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
     """``limit``/``offset`` pages of a list filtered by ``modified_at.ge(since)``
     and ordered by ``modified_at``.
 
-    The value is ``(since, offset)``. After each page the filter restarts at
-    the page's last ``modified_at`` with offset 0, and the records of that
-    time already read (``seen``) are skipped when they come again. A plain
-    growing offset would skip a record for each one modified during the sync
-    (it moves to the end and shifts the rest back), and forces the appliance
-    through ever deeper offsets. Nor does the next page skip the tied records
-    by count: the API orders by one field only, so records sharing a
-    ``modified_at`` may come in a different order on every request, and
-    skipping by count would drop some of them and repeat others.
+    The value is ``(since, offset, group)``. After each page the filter
+    restarts at the page's last ``modified_at`` with offset 0, and the records
+    of that time already read (``seen``, by id) are skipped when they come
+    again. A plain growing offset would skip a record for each one modified
+    during the sync (it moves to the end and shifts the rest back), and forces
+    the appliance through ever deeper offsets. Nor does the next page skip the
+    tied records by count: the API orders by one field only, so records
+    sharing a ``modified_at`` may come in a different order on every request.
 
-    Only when a whole page shares the time it started at (more records of one
-    time than a page holds) does the offset grow within that time.
+    When a whole page shares one time (more records of that time than a page
+    holds), that time is read on its own (``group``): filtered to exactly it
+    (``ge`` and ``le``) and ordered by ``id``, which is unique, so its pages
+    are stable; then paging goes on after it.
     With no ``since`` (a first full read, where records may lack a
     ``modified_at`` and sort last), it is plain offset paging.
     Pages end with an empty page, so a server that caps ``limit`` below the
@@ -206,43 +210,72 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
     """
 
     def __init__(self, since: str | None, model: str) -> None:
-        super().__init__((since, 0))
+        super().__init__((since, 0, False))
         self._model = model
         self._previous_first: tuple | None = None
         #: ids read at exactly ``since`` (the current value's), to skip if served again
         self.seen: frozenset = frozenset()
+        #: the time whose group was read whole, and how many records it held
+        self._group_done: tuple[t.Any, int] | None = None
 
     def _tail(self, response: requests.Response) -> PageTail:
         envelope_records(response, self._model)
         return getattr(response, _TAIL_ATTR)
 
     def has_more(self, response: requests.Response) -> bool:
-        return self._tail(response).count > 0
+        # a group ends at its empty page; the list goes on after it
+        return self._tail(response).count > 0 or self._value[2]
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return True  # a page of records already read is no end: has_more decides
 
     def get_next(self, response: requests.Response) -> tuple:
         tail = self._tail(response)
-        since, offset = self._value
-        if offset and tail.first == self._previous_first:
+        since, offset, group = self._value
+        if offset and tail.count and tail.first == self._previous_first:
             msg = (f"{endpoint_of(response, self._model)} returned the same page for a new "
                    "offset: the server ignores offset, the list cannot be paged safely")
             raise FatalAPIError(msg)
-        self._previous_first = tail.first
-        if since is not None and _earlier(tail.first[1], since):
+        self._previous_first = tail.first if tail.count else None
+        if since is not None and tail.count and _earlier(tail.first[1], since):
             msg = (f"{endpoint_of(response, self._model)} returned records modified before "
                    f"modified_at.ge({since}): the server ignores the filter, the list cannot be paged safely")
             raise FatalAPIError(msg)
+        if group:
+            self.seen = self.seen | tail.ids
+            if tail.count:
+                return (since, offset + tail.count, True)
+            # the group is read: go on after it, a little before its end in
+            # case a record of it was modified meanwhile (the ones read are skipped)
+            size = len(self.seen)
+            self._group_done = (since, size)
+            return (since, max(size - 10, 0), False)
         last = tail.last_modified
         if since is None or last is None:
-            return (since, offset + tail.count)
-        if last == since:  # the whole page at `since`: go on within that time
-            self.seen = self.seen | tail.tied_ids
-            return (since, offset + tail.count)
+            return (since, offset + tail.count, False)
+        if _same_time(last, since):  # the whole page at `since`
+            self.seen = self.seen | tail.ids
+            if self._group_done is not None and _same_time(self._group_done[0], since):
+                return (since, offset + tail.count, False)  # read whole already: step over it
+            return (since, 0, True)
         self.seen = tail.tied_ids
-        return (last, 0)
+        self._group_done = None
+        return (last, 0, False)
 
     def is_seen(self, record: dict) -> bool:
         """A record of the page being read that an earlier page already gave."""
-        return record.get("modified_at") == self._value[0] and record.get("id") in self.seen
+        return record.get("id") in self.seen and _same_time(record.get("modified_at"), self._value[0])
+
+
+def _same_time(first: t.Any, second: t.Any) -> bool:
+    """The same instant, however each is written (``...17Z``, ``...17.000000Z``)."""
+    if first == second:
+        return True
+    try:
+        a, b = parse_datetime(first), parse_datetime(second)
+    except (TypeError, ValueError):
+        return False
+    return a is not None and a == b
 
 
 def _earlier(value: t.Any, than: t.Any) -> bool:
@@ -443,17 +476,19 @@ class FudoListStream(FudoStream):
         return request
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
-        since, offset = next_page_token
+        since, offset, group = next_page_token
         terms = []
         if since is not None:
             terms.append(f"modified_at.ge({since})")
+            if group:  # one time's records, in an order that holds
+                terms.append(f"modified_at.le({since})")
         if end := self._end_time:
             # le, the operator the document shows (lt is not in it); the one
             # time it adds is dropped in post_process, end_date being exclusive
             terms.append(f"modified_at.le({filter_time(end)})")
         terms.extend(self.extra_filter_terms())
         params: dict[str, t.Any] = {
-            "order": "modified_at",
+            "order": "id" if group else "modified_at",
             "limit": int(self.config.get("page_size", 1000)),
             "offset": offset,
         }
