@@ -70,15 +70,17 @@ class SessionsStream(EkranStream):
     """Every session started or finished since the bookmark.
 
     Each sync is one request range: ``start`` is the bookmark less
-    ``lookback_hours`` (``start_date`` on the first sync) and ``end`` is sent
-    only with ``end_date``, so the API selects every session "started or
-    finished after" ``start`` (the document's note 1), read page by page
-    (``pageIndex``). The range is not cut into windows because the API clips
-    the sessions that cross a range's edges: one started before ``start``
-    comes with its first activity after ``start`` as its ``loginDate`` (note
-    2), one finished after ``end`` with its last activity before ``end`` as
-    its ``logoutDate`` (note 3). A session is therefore emitted whole,
-    except one that crosses ``start_date`` or ``end_date`` (as the API answers).
+    ``lookback_hours`` (``start_date`` on the first sync), and no ``end`` is
+    sent, so the API selects every session "started or finished after"
+    ``start`` (the document's note 1), read page by page (``pageIndex``);
+    with ``end_date``, the sessions that logged in at or after it are dropped
+    by the tap. The range is not cut into windows, nor given an ``end``,
+    because the API clips the sessions that cross a range's edges: one
+    started before ``start`` comes with its first activity after ``start`` as
+    its ``loginDate`` (note 2), one finished after ``end`` with its last
+    activity before ``end`` as its ``logoutDate`` (note 3). A session is
+    therefore emitted whole, except one that crosses ``start_date`` (as the
+    API answers).
 
     State (the stream's bookmark entry):
 
@@ -93,7 +95,9 @@ class SessionsStream(EkranStream):
       it skips them instead, keeping the whole ones already loaded.
     - ``resume``: while a sync runs, its ``start`` and the next ``pageIndex``,
       written after every page, so that a sync that is killed resumes at the
-      page it was reading.
+      page it was reading. A resumed sync leaves the bookmark and
+      ``complete_ids`` as it found them (what the pages before the
+      interruption held is not known), so the next sync reads its range again.
     """
 
     name = "sessions"
@@ -138,6 +142,7 @@ class SessionsStream(EkranStream):
         self._paginator: PageIndexPaginator | None = None
         self._start: dt.datetime | None = None
         self._end: dt.datetime | None = None
+        self._resumed = False
         self._first_page = 0
         self._bad_values_logged = 0
         self._reset_sync_memory()
@@ -183,7 +188,8 @@ class SessionsStream(EkranStream):
 
         resume = state.get(RESUME)
         resumed = parse_datetime(resume.get("start")) if isinstance(resume, dict) else None
-        if resumed is not None and _is_int(resume.get("page_index")):
+        self._resumed = resumed is not None and _is_int(resume.get("page_index"))
+        if self._resumed:
             self._start, self._first_page = resumed, int(resume["page_index"])
             self.logger.info("sessions: resuming the sync from %s at pageIndex %d", resumed.isoformat(),
                              self._first_page)
@@ -213,8 +219,6 @@ class SessionsStream(EkranStream):
     def prepare_request_payload(self, context: t.Any, next_page_token: int | None) -> dict:
         assert self._paginator is not None and self._start is not None
         body: dict[str, t.Any] = {"start": _api_time(self._start)}
-        if self._end is not None:
-            body["end"] = _api_time(self._end)
         body["sessionCount"] = self.page_size
         body["pageIndex"] = self._paginator.current_value if next_page_token is None else next_page_token
         return body
@@ -253,6 +257,10 @@ class SessionsStream(EkranStream):
         does not parse), undocumented fields into ``extra``. A session of
         ``complete_ids`` is remembered, not emitted (see the class)."""
         get = row.get
+        if self._end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
+            login = _utc(utc_iso(get("loginDate")))
+            if login is not None and login >= self._end:
+                return None
         open_session = is_unset_date(get("logoutDate"))
         skip = row["sessionId"] in self._complete
         for field in DATETIME_FIELDS:
@@ -323,16 +331,26 @@ class SessionsStream(EkranStream):
         """Every page is written: move the bookmark, say which sessions the
         next sync must skip, and drop the resume point."""
         assert self._until is not None
+        state = self.get_context_state(self.context)
+        if self._resumed:
+            # What the pages before the interruption held (open sessions,
+            # sessions crossing the next start) is not known: keep the
+            # bookmark and complete_ids of the sync that began this one, so
+            # that the next sync reads the range again, whole.
+            state.pop(RESUME, None)
+            self.logger.info("sessions: a resumed sync keeps the bookmark it began from")
+            self.state_manager.is_flushed = False
+            self._write_state_message()
+            return
         bookmark = self._until
         if self._oldest_open is not None and self._oldest_open < bookmark:
             bookmark = self._oldest_open.replace(microsecond=0)
         start = self.next_start(bookmark)
         complete = {sid for sid, login, logout in self._closed if login < start <= logout}
         complete.update(sid for sid, logout in self._skipped if logout >= start)
-        state = self.get_context_state(self.context)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = bookmark.isoformat()
-        state[COMPLETE_IDS] = sorted(complete)
+        state[COMPLETE_IDS] = sorted(sid for sid in complete if _is_int(sid))
         state.pop(RESUME, None)
         self.state_manager.is_flushed = False
         self._write_state_message()

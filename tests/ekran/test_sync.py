@@ -243,15 +243,31 @@ def test_lookback_rereads_hours_before_the_bookmark(ekran):
         ekran.app.select((bookmark - dt.timedelta(hours=2)).timestamp(), None))
 
 
-def test_end_date_bounds_the_period(ekran):
+def test_end_date_bounds_the_period_and_sessions_across_it_come_whole(ekran):
     start = midnight(ekran.app.first_day)
     end = start + dt.timedelta(days=1, hours=12)
     run = run_tap(TAP, config_for(ekran, end_date=end.isoformat()))
     assert run.returncode == 0, run.stderr[-3000:]
-    pages = requested(ekran)
-    assert max(ts(e) for _, e, _, _ in pages) == end.timestamp()
-    assert set(session_ids(run.records("sessions"))) == set(ekran.app.select(start.timestamp(), end.timestamp()))
+    # no `end` is sent (the API would clip the sessions across it, note 3):
+    # the tap drops the sessions that logged in at or after end_date
+    assert {e for _, e, _, _ in requested(ekran)} == {None}
+    app = ekran.app
+    wanted = {sid for sid in app.select(start.timestamp(), None) if app.times(sid)[0] < end.timestamp()}
+    records = {r["sessionId"]: r for r in run.records("sessions")}
+    assert set(records) == wanted
+    across = {sid for sid in wanted if (app.times(sid)[1] or 0) > end.timestamp()}
+    assert across and all(times_of(records[sid]) == whole(ekran, sid) for sid in across)
     assert run.bookmark("sessions")["replication_key_value"] <= end.isoformat()
+
+    # the next sync, without end_date, leaves every session whole
+    after = run_tap(TAP, config_for(ekran), state=run.state)
+    assert after.returncode == 0, after.stderr[-3000:]
+    final = records | {r["sessionId"]: r for r in after.records("sessions")}
+    assert sorted(final) == list(range(1, 1501))
+    held = dt.datetime.fromisoformat(run.bookmark("sessions")["replication_key_value"])
+    clipped = {sid for sid, r in final.items() if times_of(r) != whole(ekran, sid)}
+    # only sessions open for longer than the hold at the backfill's end can be clipped
+    assert all(whole(ekran, sid)[0] < held - dt.timedelta(hours=24) for sid in clipped)
 
 
 def test_state_moves_per_page_and_an_interrupted_sync_resumes(ekran):
@@ -276,9 +292,15 @@ def test_state_moves_per_page_and_an_interrupted_sync_resumes(ekran):
     again = session_ids(resumed.records("sessions"))
     assert done | set(again) == set(range(1, 1501))  # nothing lost
     assert again == list(range(resume["page_index"] * 100 + 1, 1501))  # only what was not written
+    # what the pages before the kill held is not known to the resumed sync:
+    # it leaves the bookmark as it found it (none), so the next sync reads again
     state = resumed.bookmark("sessions")
-    assert "resume" not in state
-    assert abs((dt.datetime.fromisoformat(state["replication_key_value"]) - dt.datetime.now(UTC)).total_seconds()) < 60
+    assert "resume" not in state and "replication_key_value" not in state
+    again = run_tap(TAP, config, state=resumed.state)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(session_ids(again.records("sessions"))) == list(range(1, 1501))
+    assert abs((dt.datetime.fromisoformat(again.bookmark("sessions")["replication_key_value"])
+                - dt.datetime.now(UTC)).total_seconds()) < 60
 
 
 def test_an_empty_period_makes_no_request(ekran):
