@@ -257,10 +257,6 @@ class SessionsStream(EkranStream):
         does not parse), undocumented fields into ``extra``. A session of
         ``complete_ids`` is remembered, not emitted (see the class)."""
         get = row.get
-        if self._end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
-            login = _utc(utc_iso(get("loginDate")))
-            if login is not None and login >= self._end:
-                return None
         open_session = is_unset_date(get("logoutDate"))
         skip = row["sessionId"] in self._complete
         for field in DATETIME_FIELDS:
@@ -274,6 +270,10 @@ class SessionsStream(EkranStream):
             if value is None:
                 self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
                 row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
+        if self._end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
+            login = _utc(row.get("loginDate"))
+            if login is not None and login >= self._end:
+                return None
         for field, seconds_field in DURATION_FIELDS:
             raw = get(field)
             seconds = row[seconds_field] = timespan_seconds(raw)
