@@ -104,6 +104,16 @@ def utc_iso(value: t.Any) -> t.Any:
     return parsed.astimezone(UTC).isoformat()
 
 
+def query_value(value: t.Any) -> t.Any:
+    """A setting's value as the document writes the parameter: a list as
+    comma-separated values, a boolean as ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value
+
+
 def start_day(config: t.Mapping[str, t.Any], today: dt.date) -> dt.date:
     """The ``start_date`` setting's day; default 30 days before today (UTC)."""
     if config.get("start_date"):

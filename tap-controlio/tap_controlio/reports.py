@@ -27,6 +27,7 @@ from tap_controlio.client import (
     OffsetPaginator,
     PrevCursorPaginator,
     WindowedStream,
+    query_value,
     row_digest,
 )
 from tap_controlio.streams import ANY_ARRAY, ANY_OBJECT, ActivitiesStream, UsersStream
@@ -99,10 +100,26 @@ ACTIVITY_TYPE = "activity_type"
 AGGREGATE_BY_USER = "aggregate_by_user"
 REMOVABLE_ONLY = "removable_only"
 INTERVAL = "interval"
+LEVEL = "level"
+ACTIVITIES = "activities"
+COMPUTERS = "computers"
+CATEGORIES = "categories"
+WEEKDAYS = "weekdays"
+HOURS = "hours"
+#: the keyword search; the operations and multitasking reports document it
+#: with the same description but the render lost its name (README: Filters)
+STRING_TO_MATCH = "string_to_match"
 #: the one ``user_id`` a report takes instead of ``users``: sent when the
 #: ``users`` setting holds exactly one id
 USER_ID = "user_id"
 WHO = (USERS, DEPARTMENTS)
+#: the operations and multitasking reports' filters, as documented
+BREAKDOWN = (*WHO, WEEKDAYS, HOURS, COMPUTERS, ACTIVITIES, ACTIVITY_TYPE, LEVEL, CATEGORIES, STRING_TO_MATCH)
+#: the categories distribution report's filters: no activities, level or keyword search
+DISTRIBUTION = (*WHO, WEEKDAYS, HOURS, COMPUTERS, ACTIVITY_TYPE, CATEGORIES)
+#: every report parameter a setting of the same name gives
+REPORT_SETTINGS = (USERS, DEPARTMENTS, ACTIVITY_TYPE, AGGREGATE_BY_USER, REMOVABLE_ONLY, INTERVAL, LEVEL,
+                   ACTIVITIES, COMPUTERS, CATEGORIES, WEEKDAYS, HOURS, STRING_TO_MATCH)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,49 +142,54 @@ REPORTS: tuple[Report, ...] = (
     Report("activity_sessions", S + "activitySessions", EVENT_KEYS, EVENT,
            params=(*WHO, AGGREGATE_BY_USER), description="Sessions - Activity report"),
     Report("activities_report", S + "activities", ("window_start", "activity_id"),
-           ("activity_id", "name", *WHO_FIELDS), params=(*WHO, ACTIVITY_TYPE),
+           ("activity_id", "name", *WHO_FIELDS), params=(*WHO, STRING_TO_MATCH, ACTIVITY_TYPE, LEVEL),
            description="Activities (statistics) report"),
-    Report("alerts", S + "alerts", EVENT_KEYS, (*EVENT, "rule_id"), description="Behaviour alerts"),
+    Report("alerts", S + "alerts", EVENT_KEYS, (*EVENT, "rule_id"), params=(*WHO, STRING_TO_MATCH),
+           description="Behaviour alerts"),
     Report("captions", S + "captions", EVENT_KEYS, (*EVENT, "activity_id"),
            parent="activities", selected_by_default=False,
            description="Window captions of one activity: one request per activity per window"),
     Report("categories_report", S + "categories", ("window_start", ROW_KEY),
-           (ROW_KEY, "category_id", "id", "name", *WHO_FIELDS), params=(*WHO, ACTIVITY_TYPE),
+           (ROW_KEY, "category_id", "id", "name", *WHO_FIELDS), params=(*WHO, STRING_TO_MATCH, ACTIVITY_TYPE),
            description="Categories report"),
     Report("detailed_files", S + "detailedFiles", EVENT_KEYS, EVENT,
-           params=(*WHO, REMOVABLE_ONLY), description="Detailed files report"),
+           params=(*WHO, STRING_TO_MATCH, REMOVABLE_ONLY), description="Detailed files report"),
     Report("detailed_activities", S + "detailedActivities", CURSOR_KEYS, CURSOR, paging=PREV,
-           params=(*WHO, ACTIVITY_TYPE), description="Detailed (raw) activities, prev cursor"),
+           params=(ACTIVITIES, *WHO, STRING_TO_MATCH, ACTIVITY_TYPE),
+           description="Detailed (raw) activities, prev cursor"),
     Report("emails", S + "emails", ("id",),
            ("id", "user_id", "computer_id", "department_id", "time", "direction", "from_address",
-            "to_address", "subject", "message", "protocol", "attachments"), description="Emails report"),
+            "to_address", "subject", "message", "protocol", "attachments"), params=(*WHO, STRING_TO_MATCH),
+           description="Emails report"),
     Report("keystrokes", S + "keystrokes", EVENT_KEYS, EVENT,
-           params=(*WHO, ACTIVITY_TYPE), description="Keystrokes report"),
-    Report("printing", S + "printing", EVENT_KEYS, EVENT, description="Printing report"),
+           params=(*WHO, STRING_TO_MATCH, ACTIVITY_TYPE), description="Keystrokes report"),
+    Report("printing", S + "printing", EVENT_KEYS, EVENT, params=(*WHO, STRING_TO_MATCH),
+           description="Printing report"),
     Report("productivity", S + "productivity", BY_USERS, WHO_FIELDS, paging=SINGLE,
            description="Productivity report (one page)"),
-    Report("searches", S + "searches", EVENT_KEYS, EVENT, description="Searches report"),
+    Report("searches", S + "searches", EVENT_KEYS, EVENT, params=(*WHO, STRING_TO_MATCH),
+           description="Searches report"),
     Report("logons", S + "logons", EVENT_KEYS, EVENT, description="Sessions - Logons report"),
     Report("users_activities_timeline", S + "usersActivitiesTimeline", CURSOR_KEYS, CURSOR,
-           paging=PREV, params=(*WHO, ACTIVITY_TYPE), description="Raw users activities timeline, prev cursor"),
+           paging=PREV, params=(ACTIVITIES, *WHO, STRING_TO_MATCH, ACTIVITY_TYPE),
+           description="Raw users activities timeline, prev cursor"),
     Report("users_activities", S + "usersActivities", (ROW_KEY,), (ROW_KEY, "user_id", "activity_id"),
            dates=NO_DATES, params=(), description="Users activities (full table, no date filter)"),
-    Report("users_productivity", S + "users", BY_USERS, WHO_FIELDS, description="Users (productivity) report"),
+    Report("users_productivity", S + "users", BY_USERS, WHO_FIELDS, params=(STRING_TO_MATCH, *WHO),
+           description="Users (productivity) report"),
     Report("workload_by_users", S + "workloadByUsers", BY_USERS, WHO_FIELDS),
     Report("workload_by_days", S + "workloadByDays", BY_DAYS, ("date", "user_id", "department_id", *TIMES),
            params=(USER_ID, DEPARTMENTS)),
     Report("workload_by_departments", S + "workloadByDepartments", ("window_start", "department_id"),
            ("department_id", "name")),
-    Report("operations_by_users", S + "operationsByUsers", BY_USERS, WHO_FIELDS,
-           params=(*WHO, ACTIVITY_TYPE)),
+    Report("operations_by_users", S + "operationsByUsers", BY_USERS, WHO_FIELDS, params=BREAKDOWN),
     Report("operations_by_days", S + "operationsByDays", BY_DAYS, ("date", *WHO_FIELDS, *TIMES),
-           params=(*WHO, ACTIVITY_TYPE)),
-    Report("multitasking_by_users", S + "multitaskingByUsers", BY_USERS, WHO_FIELDS,
-           params=(*WHO, ACTIVITY_TYPE)),
+           params=BREAKDOWN),
+    Report("multitasking_by_users", S + "multitaskingByUsers", BY_USERS, WHO_FIELDS, params=BREAKDOWN),
     Report("multitasking_by_days", S + "multitaskingByDays", BY_DAYS, ("date", *WHO_FIELDS, *TIMES),
-           params=(*WHO, ACTIVITY_TYPE)),
+           params=BREAKDOWN),
     Report("categories_distribution_by_users", S + "categoriesDistributionByUsers",
-           BY_USERS, WHO_FIELDS, params=(*WHO, ACTIVITY_TYPE)),
+           BY_USERS, WHO_FIELDS, params=DISTRIBUTION),
     Report("timeline_summary", S + "timelineSummary", ("user_id", "period"),
            ("user_id", "department_id", "period", *TIMES), dates=DAY,
            params=(*WHO, INTERVAL), page_limit=25, description="Timeline summary, one day per request"),
@@ -227,14 +249,9 @@ class ReportStream(WindowedStream):
                     params[USER_ID] = users[0]
                 continue
             value = self.config.get(name)
-            if value is None or value == []:
-                continue
-            if isinstance(value, bool):
-                params[name] = "true" if value else "false"
-            elif isinstance(value, list):
-                params[name] = ",".join(str(v) for v in value)
-            else:
-                params[name] = value
+            if value is None or value == [] or value == "":
+                continue  # sent only when set
+            params[name] = query_value(value)
         return params
 
     _warned_user_filter = False

@@ -12,6 +12,7 @@ from tap_controlio.client import (
     ControlioStream,
     OffsetPaginator,
     WindowedStream,
+    query_value,
     row_digest,
 )
 
@@ -197,13 +198,20 @@ class UsersStream(CollectionStream):
     )
 
 
-#: audit_log filter settings and the query parameter each becomes
-AUDIT_FILTERS = {
+#: audit_log list filter settings and the query parameter each becomes
+AUDIT_LIST_FILTERS = {
     "audit_object_types": "object_types",
     "audit_api_types": "api_types",
     "audit_actions": "actions",
     "audit_logins": "logins",
     "audit_emails": "emails",
+}
+#: every audit_log filter setting and its query parameter
+AUDIT_FILTERS = {
+    **AUDIT_LIST_FILTERS,
+    "audit_object_id": "object_id",
+    "audit_ip": "ip",
+    "audit_apply_timezone": "apply_timezone",
 }
 
 
@@ -252,8 +260,9 @@ class AuditLogStream(WindowedStream):
             **self.window_params(),
         }
         for setting, param in AUDIT_FILTERS.items():
-            if self.config.get(setting):
-                params[param] = ",".join(str(v) for v in self.config[setting])
+            value = self.config.get(setting)
+            if value is not None and value != [] and value != "":  # sent only when set
+                params[param] = query_value(value)
         return params
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 import typing as t
 
@@ -15,7 +16,7 @@ from singer_sdk.singerlib import RecordMessage
 
 from tap_controlio.client import MAX_PAGE_SIZE
 from tap_controlio.reports import REPORT_STREAMS
-from tap_controlio.streams import AUDIT_FILTERS, COLLECTION_STREAMS, AuditLogStream
+from tap_controlio.streams import AUDIT_LIST_FILTERS, COLLECTION_STREAMS, AuditLogStream
 
 DEFAULT_API_URL = "https://backend.controlio.net"
 
@@ -29,6 +30,10 @@ AUDIT_OBJECT_TYPES = {
     "personal_token", "client_agent",
 }
 AUDIT_API_TYPES = {"rest", "rpc"}
+#: the documented productivity levels, 0 very distracting ... 4 very productive
+PRODUCTIVITY_LEVELS = [0, 1, 2, 3, 4]
+#: the audit log's ip filter: "The IPv4 of a login who called an action"
+IPV4_PATTERN = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
 AUDIT_ACTIONS = {
     "view", "create", "update", "delete", "move", "clear", "logon", "logon_failed", "logoff",
     "change_password", "recover_password", "reset_password", "invite", "enable_mfa", "disable_mfa",
@@ -85,16 +90,45 @@ class TapControlio(Tap):
                     description="activity_sessions: aggregate a user's sessions over all computers."),
         th.Property("removable_only", th.BooleanType,
                     description="detailed_files: only operations from/to removable devices."),
+        th.Property("level", th.IntegerType, allowed_values=PRODUCTIVITY_LEVELS,
+                    description="Report filter: productivity level, 0 very distracting, 1 distracting, 2 neutral, "
+                                "3 productive, 4 very productive (activities_report, operations_*, "
+                                "multitasking_*)."),
+        th.Property("activities", th.ArrayType(th.IntegerType),
+                    description="Report filter: only these activity ids (detailed_activities, "
+                                "users_activities_timeline, operations_*, multitasking_*)."),
+        th.Property("computers", th.ArrayType(th.IntegerType),
+                    description="Report filter: only these computer ids (operations_*, multitasking_*, "
+                                "categories_distribution_by_users)."),
+        th.Property("categories", th.ArrayType(th.IntegerType),
+                    description="Report filter: only these category ids (operations_*, multitasking_*, "
+                                "categories_distribution_by_users)."),
+        th.Property("weekdays", th.ArrayType(th.IntegerType(minimum=0, maximum=6)),
+                    description="Report filter: weekdays, 0 Sunday, 1 Monday ... 6 Saturday (operations_*, "
+                                "multitasking_*, categories_distribution_by_users)."),
+        th.Property("hours", th.ArrayType(th.IntegerType(minimum=0, maximum=23)),
+                    description="Report filter: hours of the day, 0 to 23 (operations_*, multitasking_*, "
+                                "categories_distribution_by_users)."),
+        th.Property("string_to_match", th.StringType(min_length=1),
+                    description="Report filter: keyword search, rows matching these keywords (the reports that "
+                                "document the keyword search; see the README)."),
         th.Property("audit_object_types", th.ArrayType(th.StringType),
                     description="audit_log filter: object types (e.g. login, policy)."),
         th.Property("audit_api_types", th.ArrayType(th.StringType),
                     description="audit_log filter: rest and/or rpc."),
         th.Property("audit_actions", th.ArrayType(th.StringType),
                     description="audit_log filter: actions (e.g. update, download)."),
-        th.Property("audit_logins", th.ArrayType(th.IntegerType),
+        th.Property("audit_logins", th.ArrayType(th.IntegerType(minimum=1)),
                     description="audit_log filter: ids of the logins that acted."),
         th.Property("audit_emails", th.ArrayType(th.StringType),
                     description="audit_log filter: emails of the logins that acted (ignored when audit_logins is set)."),
+        th.Property("audit_object_id", th.IntegerType(minimum=1),
+                    description="audit_log filter: the id of the affected object (with audit_object_types)."),
+        th.Property("audit_ip", th.StringType(pattern=IPV4_PATTERN),
+                    description="audit_log filter: the IPv4 address of the login that acted."),
+        th.Property("audit_apply_timezone", th.BooleanType,
+                    description="audit_log: true reads the start_time/end_time days in the account's timezone "
+                                "(the API's default, false, reads them in UTC); entry times stay UTC."),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
                     description="Stream name to URL path, overriding the default paths."),
         th.Property("request_timeout", th.NumberType, default=300,
@@ -181,7 +215,10 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C901
         unknown = sorted(set(config.get(name) or ()) - values)
         if unknown:
             errors.append(f"{name} has values the API does not know: {', '.join(map(str, unknown))}")
-    for name in AUDIT_FILTERS:
+    ip = config.get("audit_ip")
+    if isinstance(ip, str) and not re.match(IPV4_PATTERN, ip):
+        errors.append(f"audit_ip {ip!r} is not an IPv4 address (four numbers 0 to 255, e.g. 192.0.2.10)")
+    for name in AUDIT_LIST_FILTERS:
         if config.get(name) is not None and not isinstance(config[name], list):
             errors.append(f"{name} must be a list")
     paths = config.get("paths") or {}

@@ -13,7 +13,15 @@
   (required), their ``/{user_id}`` variants a required range; limit default 25.
   ``interval`` is 5, 15, 30 or 60 (400 otherwise).
 - Report filters as documented: ``users``/``departments``, except
-  ``workloadByDays``, which takes one ``user_id``.
+  ``workloadByDays``, which takes one ``user_id``. Every endpoint checks the
+  filters it documents (``DOCUMENTED_FILTERS``: types, allowed values) and
+  answers 400 for a filter the document gives only to other endpoints. The
+  filters narrow the rows where the generated rows carry the field
+  (``users``, ``activities`` on the raw reports, ``level`` on the activities
+  report, the keyword search ``string_to_match``, the audit log's
+  ``object_id``/``ip``/...); the others (``weekdays``, ``hours``,
+  ``computers``, ``categories``, ``apply_timezone``: the account runs at UTC)
+  are checked and recorded only.
 - Report rows carry the ids their filters name and, when time-based,
   ``start_time``/``end_time`` (API-CONTRACT.md); the ``..ByDays`` rows are
   time-based: one row per day from its ``start_time`` to its ``end_time``,
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import re
 import typing as t
 import zlib
 
@@ -83,6 +92,65 @@ NO_PAGING_REPORTS = {S + "productivity"}
 SMALL_DEFAULT_LIMIT = {S + "timelineSummary", S + "timelineRaw"}
 USER_ID_REPORTS = {S + "workloadByDays"}  # one `user_id`, not `users`, as documented
 INTERVALS = (5, 15, 30, 60)
+
+# The filters each endpoint documents (besides dates, paging and sorting). A
+# filter the document gives other endpoints but not this one answers 400, so
+# a client that sends a filter where it does not belong is caught.
+WHO = frozenset({"users", "departments"})
+SEARCH = "string_to_match"  # the keyword search (the operations/multitasking render lost its name)
+BREAKDOWN = WHO | {"weekdays", "hours", "computers", "activities", "activity_type", "level", "categories", SEARCH}
+AUDIT_PARAMS = frozenset({"object_types", "api_types", "actions", "logins", "emails", "object_id",
+                          "apply_timezone", "ip"})
+DOCUMENTED_FILTERS: dict[str, frozenset[str]] = {
+    "/api/v1/activities": frozenset({"ids", "level", "parent_id", SEARCH}),
+    "/api/v1/categories": frozenset({"ids", "level", "parent_id", SEARCH}),
+    "/api/v1/computers": frozenset({"ids", SEARCH}),
+    "/api/v1/departments": frozenset({"ids", "parent_id", SEARCH}),
+    "/api/v1/logins": frozenset({"ids", SEARCH}),
+    "/api/v1/rules": frozenset({"ids", SEARCH}),
+    "/api/v1/users": frozenset({"ids", "parent_id", SEARCH}),
+    "/api/v1/audit_log": AUDIT_PARAMS,
+    S + "activitySessions": WHO | {"aggregate_by_user"},
+    S + "activities": WHO | {SEARCH, "activity_type", "level"},
+    S + "alerts": WHO | {SEARCH},
+    S + "captions": WHO | {"activity_id"},
+    S + "categories": WHO | {SEARCH, "activity_type"},
+    S + "detailedFiles": WHO | {SEARCH, "removable_only"},
+    S + "detailedActivities": WHO | {"activities", SEARCH, "activity_type"},
+    S + "emails": WHO | {SEARCH},
+    S + "keystrokes": WHO | {SEARCH, "activity_type"},
+    S + "printing": WHO | {SEARCH},
+    S + "productivity": WHO,
+    S + "searches": WHO | {SEARCH},
+    S + "logons": WHO,
+    S + "usersActivitiesTimeline": WHO | {"activities", SEARCH, "activity_type"},
+    S + "usersActivities": frozenset(),
+    S + "users": WHO | {SEARCH},
+    S + "workloadByUsers": WHO,
+    S + "workloadByDays": frozenset({"user_id", "departments"}),
+    S + "workloadByDepartments": WHO,
+    S + "operationsByUsers": BREAKDOWN,
+    S + "operationsByDays": BREAKDOWN,
+    S + "multitaskingByUsers": BREAKDOWN,
+    S + "multitaskingByDays": BREAKDOWN,
+    S + "categoriesDistributionByUsers": BREAKDOWN - {"activities", "level", SEARCH},
+    S + "timelineSummary": WHO | {"interval"},
+    S + "timelineSummary/{user_id}": frozenset({"interval"}),
+    S + "timelineRaw": WHO,
+    S + "timelineRaw/{user_id}": frozenset(),
+}
+FILTER_PARAMS = frozenset().union(*DOCUMENTED_FILTERS.values())
+#: integer filters: their allowed values (None: any integer) and whether a comma-separated list
+INT_FILTERS: dict[str, tuple[range | None, bool]] = {
+    "users": (None, True), "departments": (None, True), "ids": (None, True), "activities": (None, True),
+    "computers": (None, True), "categories": (None, True), "logins": (range(1, 2**63), True),
+    "weekdays": (range(7), True), "hours": (range(24), True), "level": (range(5), False),
+    "activity_type": (range(3), False), "object_id": (range(1, 2**63), False), "user_id": (None, False),
+    "activity_id": (None, False), "parent_id": (None, False),
+}
+BOOLEAN_FILTERS = frozenset({"aggregate_by_user", "removable_only", "apply_timezone"})
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = re.compile(rf"^({_OCTET}\.){{3}}{_OCTET}$")
 COLLECTIONS = ("activities", "categories", "computers", "departments", "logins", "rules", "users")
 EVENT_EXTRAS = {
     "activity_sessions": lambda h: {"duration": h % 3600, "idle": h % 120},
@@ -193,6 +261,7 @@ class App(VendorApp):
         self.today_growth = 0
         self.changed_activity_names: dict[int, str] = {}
         self.advanced_at: str | None = None
+        self.deleted: set[tuple[str, int]] = set()  # (collection, id) removed by delete()
 
     # ------------------------------------------------------------ collections
     def _stamp(self, kind: str, i: int) -> str:
@@ -200,7 +269,8 @@ class App(VendorApp):
         return _iso(self._start_ts - 86400 * 200 + h % (86400 * 150), h % US)
 
     def collection(self, name: str) -> list[dict]:
-        return [getattr(self, f"_{name}_row")(i) for i in range(1, self._count(name) + 1)]
+        return [getattr(self, f"_{name}_row")(i) for i in range(1, self._count(name) + 1)
+                if (name, i) not in self.deleted]
 
     def _count(self, name: str) -> int:
         return {
@@ -209,6 +279,10 @@ class App(VendorApp):
             "users": self.n_users,
         }[name]
 
+    @staticmethod
+    def _activity_level(i: int) -> int:
+        return i % 5
+
     def _activities_row(self, i: int) -> dict:
         category = (i - 1) % self.n_categories + 1
         updated = self._stamp("activity-updated", i)
@@ -216,7 +290,7 @@ class App(VendorApp):
             updated = self.advanced_at or updated
         return {
             "id": i, "category": {"id": category, "name": f"Category {category}"}, "category_id": category,
-            "custom_levels": [], "icon": {"url": f"https://icons.example/{i}.png"}, "level": i % 5,
+            "custom_levels": [], "icon": {"url": f"https://icons.example/{i}.png"}, "level": self._activity_level(i),
             "level_redefined": i % 2 == 0, "name": self.changed_activity_names.get(i, f"app{i}.exe"),
             "type": i % 2, "inserted_at": self._stamp("activity", i), "updated_at": updated,
             "publisher": f"Vendor {i % 4}",  # not in the document
@@ -339,6 +413,8 @@ class App(VendorApp):
                 lo = max(lo, bisect.bisect_right(range(self.base_count), prev_key, key=self._base_key))
                 xlo = max(xlo, bisect.bisect_right(self.extra_keys, prev_key))
         users = _id_set(request, "users")
+        activities = _id_set(request, "activities")
+        keyword = request.param(SEARCH)
         step = -1 if descending else 1
         bi, bend = (hi - 1, lo - 1) if descending else (lo, hi)
         xi, xend = (xhi - 1, xlo - 1) if descending else (xlo, xhi)
@@ -352,7 +428,10 @@ class App(VendorApp):
             else:
                 key, xi = xkey, xi + step
             if users is None or key[1] in users:
-                rows.append(self._raw_row(key, report))
+                row = self._raw_row(key, report)
+                if (activities is None or row["activity_id"] in activities) and (
+                        keyword is None or _matches(request, [row])):
+                    rows.append(row)
         return rows
 
     def raw_count(self, first: dt.date, last: dt.date) -> int:
@@ -534,6 +613,14 @@ class App(VendorApp):
         self.changed_activity_names[1] = f"app1-renamed-{len(self.changed_activity_names) + self.today_growth}.exe"
         return {"raw_added": added, "raw_total": self.base_count + len(self.extra_keys)}
 
+    def delete(self, stream: str, id: int) -> dict:  # noqa: A002
+        """The collection entry ``id`` is deleted: lists no longer show it
+        (reports keep its past rows, as history)."""
+        if stream not in COLLECTIONS or not 1 <= int(id) <= self._count(stream):
+            raise ValueError(f"no {stream} entry {id}")
+        self.deleted.add((stream, int(id)))
+        return {"deleted": [stream, int(id)]}
+
     def expected_counts(self, start: dt.date | None = None, end: dt.date | None = None) -> dict[str, int]:
         """Distinct primary keys a sync of days ``start``..``end`` loads (default:
         the tap's default start_date, 30 days ago, to today)."""
@@ -542,7 +629,7 @@ class App(VendorApp):
         days = self._data_days(start, end)
         n_days = len(days)
         events = sum(self._events_per_day(d) for d in days)
-        counts = {name: self._count(name) for name in COLLECTIONS}
+        counts = {name: self._count(name) - sum(n == name for n, _ in self.deleted) for name in COLLECTIONS}
         counts["audit_log"] = sum(self.audit_per_day + self.bonus.get(d, 0) for d in days)
         for kind, report in REPORTS.values():
             if kind in ("event", "email"):
@@ -595,6 +682,7 @@ class App(VendorApp):
     def _route(self, request: Request) -> Response:
         path = request.path.rstrip("/")
         descending = _sort_desc(request)
+        _check_filters(request, path)
         if path.startswith("/api/v1/") and path[len("/api/v1/"):] in COLLECTIONS:
             rows = self.collection(path[len("/api/v1/"):])
             if ids := _id_set(request, "ids"):
@@ -663,6 +751,11 @@ class App(VendorApp):
             users = None if path in USER_ID_REPORTS else _id_set(request, "users")  # not a parameter there
             if users is not None:
                 rows = [r for r in rows if r.get("user_id", next(iter(users))) in users]
+            if (level := _int_param(request, "level")) is not None and kind == "agg_activity":
+                rows = [r for r in rows if self._activity_level(r["activity_id"]) == level]
+            # the other documented filters (weekdays, hours, computers, categories, ...) are
+            # checked (_check_filters) but do not narrow these generated aggregates
+            rows = _matches(request, rows)
             if path in NO_PAGING_REPORTS:
                 return Response.json({"data": rows[::-1] if descending else rows})
             return self._offset_page(request, rows, descending,
@@ -761,4 +854,51 @@ def _audit_filter(request: Request, rows: list[dict]) -> list[dict]:
     elif raw := request.param("emails"):
         emails = set(raw.split(","))
         rows = [r for r in rows if r["email"] in emails]
+    if (object_id := _int_param(request, "object_id")) is not None:
+        rows = [r for r in rows if r["object_id"] == object_id]
+    if ip := request.param("ip"):
+        rows = [r for r in rows if r["ip"] == ip]
+    # apply_timezone: this account's timezone is UTC, so the days read the same either way
     return rows
+
+
+def _documented_filters(path: str) -> frozenset[str] | None:
+    for prefix in (S + "timelineSummary/", S + "timelineRaw/"):
+        if path.startswith(prefix):
+            return DOCUMENTED_FILTERS[prefix + "{user_id}"]
+    return DOCUMENTED_FILTERS.get(path)
+
+
+def _check_filters(request: Request, path: str) -> None:
+    """400 for a filter the endpoint does not document, or a value the document does not allow."""
+    documented = _documented_filters(path)
+    if documented is None:
+        return
+    for name in FILTER_PARAMS & set(request.query):
+        if name not in documented:
+            raise BadRequest(f"{name} is not a parameter of {path}")
+        raw = request.param(name) or ""
+        if name in INT_FILTERS:
+            allowed, is_list = INT_FILTERS[name]
+            try:
+                values = [int(v) for v in (raw.split(",") if is_list else [raw])]
+            except ValueError as exc:
+                kind = "comma-separated integers" if is_list else "an integer"
+                raise BadRequest(f"{name} must be {kind}, not {raw!r}") from exc
+            if allowed is not None and any(v not in allowed for v in values):
+                raise BadRequest(f"{name} must be within {allowed.start}..{allowed.stop - 1}, not {raw!r}")
+        elif name in BOOLEAN_FILTERS and raw not in ("true", "false"):
+            raise BadRequest(f"{name} must be true or false, not {raw!r}")
+        elif name == "ip" and not IPV4.match(raw):
+            raise BadRequest(f"ip must be an IPv4 address, not {raw!r}")
+        elif name == SEARCH and not raw:
+            raise BadRequest(f"{name} must not be empty")
+
+
+def _matches(request: Request, rows: list[dict]) -> list[dict]:
+    """The keyword search: rows with a string field containing the keywords (case-insensitive)."""
+    keyword = (request.param(SEARCH) or "").lower()
+    if not keyword:
+        return rows
+    return [r for r in rows if any(isinstance(v, str) and keyword in v.lower() for v in r.values())]
+
