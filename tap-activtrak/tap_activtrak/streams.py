@@ -9,7 +9,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
 
-from tap_activtrak.client import ActivTrakStream, payload_of
+from tap_activtrak.client import EXTRA, ActivTrakStream, local_day, payload_of
 
 if t.TYPE_CHECKING:
     import requests
@@ -68,6 +68,8 @@ class ActivityLogStream(ActivTrakStream):
         th.Property("executable", th.StringType),
         th.Property("description", th.StringType),
         th.Property("url", th.StringType),
+        th.Property(EXTRA, th.ObjectType(additional_properties=True),
+                    description="Fields the API returned that the document does not name."),
     ).to_dict()
 
     def get_new_paginator(self) -> CursorPaginator:
@@ -98,13 +100,17 @@ class ActivityLogStream(ActivTrakStream):
 
     def get_url_params(self, context: dict | None, next_page_token: str | None) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {"pageSize": self.page_size, **self.entity_filter()}
+        end_day = self.end_day
         if next_page_token:
             params["cursor"] = next_page_token
         else:
-            start = self.get_starting_timestamp(context)
-            params["startDate"] = start.date().isoformat() if start else dt.datetime.now(UTC).date().isoformat()
-        if self._end_date:
-            params["endDate"] = self._end_date
+            # A bounded sync (a backfill) reads its own period from start_date;
+            # an unbounded one without a cursor from its bookmark. Both are
+            # the server's days: its clock is `timezone`.
+            start = self.start_instant if end_day is not None else self.get_starting_timestamp(context)
+            params["startDate"] = local_day(start, self.zone).isoformat()
+        if end_day is not None:
+            params["endDate"] = end_day.isoformat()
         return params
 
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
@@ -168,7 +174,8 @@ TIME_SPLIT = th.ObjectType(
 
 def _working_hours_schema(entity_id: str, entity_list: str) -> dict:
     return th.PropertiesList(
-        th.Property("date", th.DateTimeType, required=True, description="The day (UTC midnight)"),
+        th.Property("date", th.DateTimeType, required=True,
+                    description="The day: its midnight on the server's clock (`timezone`), in UTC"),
         th.Property(entity_id, th.IntegerType),
         th.Property(f"{entity_list}_key", th.StringType, required=True,
                     description=f"The {entity_list} list joined by commas: part of the primary key"),
@@ -181,6 +188,8 @@ def _working_hours_schema(entity_id: str, entity_list: str) -> dict:
         th.Property("activeTime", TIME_SPLIT, description="Seconds active"),
         th.Property("passiveTime", TIME_SPLIT, description="Seconds passive"),
         th.Property("totalTime", th.NumberType, description="Seconds"),
+        th.Property(EXTRA, th.ObjectType(additional_properties=True),
+                    description="Fields the API returned that the document does not name."),
     ).to_dict()
 
 
@@ -214,14 +223,15 @@ class WorkingHoursStream(ActivTrakStream):
         return self._paginator
 
     def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
-        """The days to request: from the bookmark (less the lookback) or
-        ``start_date``, to ``end_date`` or today (UTC)."""
-        today = dt.datetime.now(UTC).date()
+        """The server's days to request (its clock is `timezone`): from the
+        bookmark (less the lookback) or ``start_date``, to ``end_date`` or today."""
+        zone = self.zone
+        today = local_day(dt.datetime.now(UTC), zone)
         last = today
-        if self.config.get("end_date"):
-            last = min(dt.date.fromisoformat(self.config["end_date"][:10]), today)
+        if self.end_day is not None:
+            last = min(self.end_day, today)
         start_value = self.get_starting_timestamp(context)
-        start = start_value.astimezone(UTC).date() if start_value else today
+        start = local_day(start_value, zone) if start_value else today
         if self.get_context_state(context).get("replication_key_value"):
             # lookback_days=2 re-reads the bookmark's day and the one before it
             lookback = int(self.config.get("lookback_days", 2))
@@ -251,6 +261,7 @@ class WorkingHoursUsersStream(WorkingHoursStream):
     name = "working_hours_users"
     default_path = "/reports/v2/workinghours/users"
     entity_list = "users"
+    computed_fields = frozenset({"users_key"})
     primary_keys = ("date", "computerid", "users_key")
     schema = _working_hours_schema("computerid", "users")
 
@@ -259,6 +270,7 @@ class WorkingHoursComputersStream(WorkingHoursStream):
     name = "working_hours_computers"
     default_path = "/reports/v2/workinghours/computers"
     entity_list = "computers"
+    computed_fields = frozenset({"computers_key"})
     primary_keys = ("date", "userid", "computers_key")
     schema = _working_hours_schema("userid", "computers")
 

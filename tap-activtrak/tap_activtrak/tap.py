@@ -12,6 +12,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
 
+from tap_activtrak.client import DEFAULT_TIMEZONE, server_zone
 from tap_activtrak.streams import STREAM_TYPES
 
 DEFAULT_API_URL = "https://api.activtrak.com"
@@ -43,9 +44,13 @@ class TapActivTrak(Tap):
         th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
                     description="Root of the ActivTrak API."),
         th.Property("start_date", th.DateTimeType,
-                    description="Where the first sync starts (ISO date or date-time); default 30 days ago, UTC."),
+                    description="Where the first sync starts (ISO date or date-time, UTC); default 30 days ago, UTC."),
         th.Property("end_date", th.DateTimeType,
-                    description="Optional last day to sync, for backfills."),
+                    description="Optional last day to sync (UTC, inclusive), for backfills."),
+        th.Property("timezone", th.StringType, default=DEFAULT_TIMEZONE,
+                    description="IANA name of the zone the ActivTrak server's clock reads its date-times "
+                                "without an offset in (e.g. America/New_York); records are emitted in UTC "
+                                "and the days requested are converted to it. Default UTC."),
         th.Property("user_id", th.IntegerType, description="Only this user's data."),
         th.Property("group_id", th.IntegerType, description="Only this group's data."),
         th.Property("computer_id", th.IntegerType,
@@ -111,6 +116,10 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
                 errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD or a date-time)")
     if config.get("start_date") and config.get("end_date") and str(config["end_date"])[:10] < str(config["start_date"])[:10]:
         errors.append("end_date is before start_date")
+    try:
+        server_zone(config.get("timezone"))
+    except ValueError as exc:
+        errors.append(str(exc))
     url = str(config.get("api_url") or DEFAULT_API_URL)
     if not url.startswith(("http://", "https://")):
         errors.append(f"api_url {url!r} must start with https:// (or http://)")

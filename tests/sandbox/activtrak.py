@@ -10,7 +10,13 @@
 - Auth: ``Authorization: Bearer <token>``; 401 otherwise.
 
 Records are generated from their index and the seed, never stored, so a
-scale of millions costs no memory. ``advance()`` appends new records (dated
+scale of millions costs no memory. Some rows of every endpoint carry fields
+the document does not name (``undocumented_*``), as a real server may add.
+
+Date-times carry no offset, as the document shows them (``"datetime"``):
+the server's clock is ``timezone`` (an IANA name; default UTC): it writes
+its local times, its days are its local days, and it reads the ``from``/
+``to``/``startDate``/``endDate`` days as its own. ``advance()`` appends new records (dated
 now) and late ones (dated in the past), and makes today's working hours grow.
 """
 
@@ -22,6 +28,7 @@ import datetime as dt
 import json
 import random
 import typing as t
+from zoneinfo import ZoneInfo
 
 from tests.sandbox.core import Request, Response, VendorApp
 
@@ -46,17 +53,19 @@ class App(VendorApp):
         groups: int = 3,
         token: str = "sandbox-activtrak-token",
         today: str | None = None,
+        timezone: str | None = None,
     ) -> None:
         self.seed = seed
         self.token = token
         self.users = users
         self.computers = computers
         self.groups = groups
-        self.today = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
+        self.tz: dt.tzinfo = ZoneInfo(timezone) if timezone else dt.UTC
+        self.today = dt.date.fromisoformat(today) if today else dt.datetime.now(self.tz).date()
         self.first_day = self.today - dt.timedelta(days=days - 1)
         self.days = days
         self.base_count = scale
-        start = dt.datetime.combine(self.first_day, dt.time(), dt.UTC).timestamp()
+        start = self._day_start(self.first_day.isoformat())
         end = dt.datetime.now(dt.UTC).timestamp() if not today else start + days * 86400
         self._start_ts = start
         self._step = max(end - start, 1.0) / max(scale, 1)
@@ -82,14 +91,14 @@ class App(VendorApp):
         app = rng.choice(APPS)
         site = rng.choice(SITES) if app == "chrome.exe" else None
         alarm = rng.random() < 0.02
-        return {
+        row = {
             "logId": seq + 1,
             "productivity": rng.choice([-1, 0, 1, 1, 2]),
             "popupAlarm": True if alarm else None,
             "emailAlarm": None,
             "externalNotificationAlarm": None,
             "terminate": False if alarm else None,
-            "date": _iso(ts),
+            "date": self._iso(ts),
             "computerId": computer + 1,
             "computer": f"PC-{computer + 1:03d}",
             "primaryDomain": DOMAINS[computer % len(DOMAINS)],
@@ -105,6 +114,10 @@ class App(VendorApp):
             "description": f"{app} window {rng.randrange(100)}",
             "url": f"https://{site}/page/{rng.randrange(1000)}" if site else "",
         }
+        if seq % 7 == 3:  # fields the document does not name, in some rows
+            row["undocumented_windowTitleHash"] = f"{rng.getrandbits(32):08x}"
+            row["undocumented_agent"] = {"version": f"8.{seq % 5}.1", "os": "Windows"}
+        return row
 
     def working_hours(self, view: str, day: dt.date, entity: int) -> dict:
         rng = random.Random(f"{self.seed}:{view}:{day}:{entity}")
@@ -112,7 +125,7 @@ class App(VendorApp):
         if day == self.today:
             productive += self.today_growth
         passive = [rng.randrange(0, 3000) for _ in range(3)]
-        start = dt.datetime.combine(day, dt.time(8), dt.UTC) + dt.timedelta(minutes=rng.randrange(90))
+        start = dt.datetime.combine(day, dt.time(8), self.tz) + dt.timedelta(minutes=rng.randrange(90))
         active_total = productive + unproductive + undefined
         end = start + dt.timedelta(seconds=active_total + sum(passive))
         row: dict[str, t.Any] = {"date": f"{day.isoformat()}T00:00:00"}
@@ -121,9 +134,9 @@ class App(VendorApp):
         else:
             row["userid"] = entity + 1
         row["groups"] = [f"Group {entity % self.groups + 1}"]
-        row["firstActivity"] = _iso(start.timestamp())
-        row["lastActivity"] = _iso(end.timestamp())
-        row["lastActivityLog"] = _iso(end.timestamp() - rng.randrange(60))
+        row["firstActivity"] = self._iso(start.timestamp())
+        row["lastActivity"] = self._iso(end.timestamp())
+        row["lastActivityLog"] = self._iso(end.timestamp() - rng.randrange(60))
         if view == "users":
             row["users"] = [f"user{entity + 1:03d}"]
         else:
@@ -141,6 +154,8 @@ class App(VendorApp):
             "total": sum(passive),
         }
         row["totalTime"] = active_total + sum(passive)
+        if entity % 3 == 0:  # fields the document does not name, in some rows
+            row["undocumented_location"] = ("office", "remote")[day.toordinal() % 2]
         return row
 
     # ---------------------------------------------------------------- time
@@ -169,6 +184,7 @@ class App(VendorApp):
             "computers": self.computers,
             "first_day": self.first_day.isoformat(),
             "today": self.today.isoformat(),
+            "timezone": str(self.tz),
         }
 
     # ---------------------------------------------------------------- http
@@ -214,7 +230,7 @@ class App(VendorApp):
         keep = self._entity_filter(request)
         end_ts = None
         if end := request.param("endDate"):
-            end_ts = _day_start(end) + 86400
+            end_ts = self._day_start(end, next_day=True)
         cursor = request.param("cursor")
         if cursor:
             try:
@@ -223,7 +239,7 @@ class App(VendorApp):
                 return self.error(400, "Invalid cursor")
             first = after + 1
         else:
-            start_ts = _day_start(request.param("startDate") or self.today.isoformat())
+            start_ts = self._day_start(request.param("startDate") or self.today.isoformat())
             # base records are in date order: find the first one on startDate
             first = bisect.bisect_left(range(self.base_count), start_ts, key=self._timestamp)
             after = first - 1
@@ -281,14 +297,23 @@ class App(VendorApp):
             rows.append(self.working_hours(view, day, entities[index % len(entities)]))
         return Response.json({"activity": rows, "total": total})
 
+    # ---------------------------------------------------------------- clock
+    def _iso(self, ts: float) -> str:
+        """ActivTrak's date-times: the server's local time, no offset, as the .NET API writes them."""
+        return dt.datetime.fromtimestamp(ts, self.tz).strftime("%Y-%m-%dT%H:%M:%S")
 
-def _iso(ts: float) -> str:
-    """ActivTrak's date-times: UTC, no offset, as the .NET API writes them."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    def _day_start(self, day: str, next_day: bool = False) -> float:
+        """The instant the server's day ``day`` begins (or ends, ``next_day``)."""
+        date = dt.date.fromisoformat(day[:10]) + dt.timedelta(days=1 if next_day else 0)
+        return dt.datetime.combine(date, dt.time(), self.tz).timestamp()
 
+    def day_instant(self, day: dt.date) -> dt.datetime:
+        """The true instant (UTC) of a working-hours row's ``date``: the day's local midnight."""
+        return dt.datetime.combine(day, dt.time(), self.tz).astimezone(dt.UTC)
 
-def _day_start(day: str) -> float:
-    return dt.datetime.combine(dt.date.fromisoformat(day[:10]), dt.time(), dt.UTC).timestamp()
+    def instant(self, seq: int) -> dt.datetime:
+        """The true instant (UTC) of activity log entry ``seq`` (logId - 1)."""
+        return dt.datetime.fromtimestamp(self._timestamp(seq), dt.UTC).replace(microsecond=0)
 
 
 def _encode_cursor(seq: int) -> str:

@@ -63,7 +63,8 @@ class App(VendorApp):
     moment of construction); ``bad_every``: one session in this many has the
     impossible productivityTime (0: none); ``utc_offset_minutes``: the offset
     the server writes its date-times with; ``extra_fields``: add a field the
-    document does not name (``domainName``) to every session.
+    document does not name (``domainName``) to every session, and
+    ``undocumented_recording`` to one in five.
     """
 
     name = "ekran"
@@ -176,6 +177,8 @@ class App(VendorApp):
             row["productivityTime"] = f"{(h >> 8) % 12}:{(h >> 12) % 60:02d}:{60 + (h >> 16) % 40}.6540000"
         if self.extra_fields:
             row["domainName"] = ("CORP", "LAB", "DMZ")[client % 3]
+            if sid % 5 == 1:  # and, in some rows, more the document does not name
+                row["undocumented_recording"] = {"sizeKb": (h >> 28) % 90000, "frames": (h >> 36) % 5000}
         return row
 
     def _iso(self, ts: float) -> str:
