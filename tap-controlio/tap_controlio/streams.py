@@ -34,7 +34,15 @@ def _stamps() -> tuple[th.Property, th.Property]:
 
 
 class CollectionStream(ControlioStream):
-    """A full table read with ``limit``/``offset`` (oldest first)."""
+    """A full table read with ``limit``/``offset``, in ascending ``id`` order.
+
+    The document's default order is ``sort_direction=desc`` by a key it does
+    not name; ``sort_by=id`` (every collection's rows have a unique ``id``) is
+    an order that does not move while the pages are read, so no row is
+    skipped or read twice across pages."""
+
+    #: the documented ``sort_by`` parameter: a unique field of every collection row
+    sort_by = "id"
 
     primary_keys = ("id",)
     #: the key under which a record's id is handed to child streams
@@ -44,7 +52,8 @@ class CollectionStream(ControlioStream):
         return OffsetPaginator(start_value=0, page_size=self.page_size)
 
     def get_url_params(self, context: dict | None, next_page_token: int | None) -> dict[str, t.Any]:
-        return {"limit": self.page_size, "offset": next_page_token or 0, "sort_direction": "asc"}
+        return {"limit": self.page_size, "offset": next_page_token or 0, "sort_by": self.sort_by,
+                "sort_direction": "asc"}
 
     def get_child_context(self, record: dict, context: dict | None) -> dict | None:
         if self.child_context_key is None:

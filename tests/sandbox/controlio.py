@@ -4,7 +4,8 @@
 - Every list and report answers ``{"data": [...]}``; errors ``{"error": "..."}``.
 - Collections ``/api/v1/<name>``, the audit log and most reports: ``limit``
   (default 10000, at most 10000) and ``offset``; ``sort_direction`` defaults
-  to ``desc``.
+  to ``desc``. Collections are ordered by ``sort_by`` (a field of the rows;
+  400 otherwise), by default ``updated_at`` (the document names no default).
 - ``detailedActivities`` and ``usersActivitiesTimeline``: no offset; rows in
   ``(start_time, user_id, computer_id)`` order, the next chunk after
   ``prev=<start_time>,<user_id>,<computer_id>``.
@@ -684,7 +685,7 @@ class App(VendorApp):
         descending = _sort_desc(request)
         _check_filters(request, path)
         if path.startswith("/api/v1/") and path[len("/api/v1/"):] in COLLECTIONS:
-            rows = self.collection(path[len("/api/v1/"):])
+            rows = _sorted(request, self.collection(path[len("/api/v1/"):]))
             if ids := _id_set(request, "ids"):
                 rows = [r for r in rows if r["id"] in ids]
             return self._offset_page(request, rows, descending)
@@ -784,6 +785,24 @@ def _limit(request: Request, default: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     return limit
+
+
+#: the collections' order without ``sort_by`` (the document names no default key)
+DEFAULT_SORT_BY = "updated_at"
+
+
+def _sorted(request: Request, rows: list[dict]) -> list[dict]:
+    """A collection in ascending ``sort_by`` order (ties by id); ``_offset_page``
+    reverses it for ``sort_direction=desc``, the default."""
+    key = request.param("sort_by") or DEFAULT_SORT_BY
+    if rows and any(key not in r for r in rows):
+        raise BadRequest(f"sort_by must be a field of the rows, not {key!r}")
+
+    def order(row: dict) -> tuple:
+        value = row[key]
+        return value is None, value if isinstance(value, (int, float)) else str(value or ""), row["id"]
+
+    return sorted(rows, key=order)
 
 
 def _sort_desc(request: Request) -> bool:
