@@ -11,16 +11,19 @@ import io
 import time
 import typing as t
 from functools import cached_property
+from urllib.parse import urlencode
 
 import requests
 import urllib3
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers._util import utc_now
 
 from tap_sessionreports.client import (
     FudoListStream,
     FudoStream,
     endpoint_of,
+    envelope_records,
     error_text,
     html_title,
     parse_datetime,
@@ -44,6 +47,12 @@ PREDEFINED_REPORTS = {
     "15": "User privilege report",
     "16": "User report",
 }
+
+#: The reports stream's state key: {report id: modified_at} of the reports
+#: seen not ready, re-checked by id at every sync until ready or gone.
+NOT_READY_KEY = "not_ready_reports"
+#: Ids per re-check request (``filter=id.in(...)``), keeping URLs short.
+RECHECK_BATCH = 50
 
 EXTRA = th.Property(
     "extra",
@@ -88,6 +97,100 @@ class ReportsStream(FudoListStream):
         """Only ready reports have content to read (and only if report_rows is wanted)."""
         if self._rows_wanted and is_ready(record):
             yield {"report_id": record["id"], "report_modified_at": record["modified_at"]}
+
+    # ------------------------------------------------------------ not ready reports
+    #: True while re-checked reports go out: they are older than the bookmark,
+    #: which they must not move (nor trip the sort check)
+    _rechecking = False
+
+    def not_ready(self) -> dict:
+        """{report id: modified_at} of the reports seen not ready, kept in the
+        stream's state (mutated in place, so every STATE message holds it as
+        it is at that moment)."""
+        state = self.get_context_state(None)
+        pending = state.get(NOT_READY_KEY)
+        if not isinstance(pending, dict):
+            pending = state[NOT_READY_KEY] = {}
+        return pending
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        """The list by modified_at, then the reports seen not ready by earlier
+        syncs that the list did not hand out again, re-checked by id.
+
+        The document does not promise that a report's modified_at moves when it
+        becomes ready, so a report seen not ready is remembered (state) and
+        asked for by id at every sync until it is ready (then it goes out with
+        its rows) or gone. An id leaves the state only after its record and
+        rows are written: a sync killed in its CSV resumes it.
+        """
+        pending = self.not_ready()
+        listed: set[str] = set()
+        for record in super().get_records(context):
+            report_id = record.get("id")
+            ready = is_ready(record)
+            yield record  # the SDK syncs its rows before coming back here
+            if report_id is None:
+                continue
+            report_id = str(report_id)
+            listed.add(report_id)
+            if ready:
+                pending.pop(report_id, None)
+            else:
+                pending[report_id] = record.get("modified_at")
+        waiting = [report_id for report_id in pending if report_id not in listed]
+        if waiting:
+            yield from self._recheck(waiting, pending)
+
+    def _recheck(self, ids: list[str], pending: dict) -> t.Iterator[dict]:
+        self.logger.info("Re-checking %d report(s) seen not ready by an earlier sync", len(ids))
+        self._rechecking = True
+        try:
+            for start in range(0, len(ids), RECHECK_BATCH):
+                batch = ids[start:start + RECHECK_BATCH]
+                found = {str(record.get("id")): record for record in self._reports_by_id(batch)}
+                for report_id in batch:
+                    record = found.get(report_id)
+                    if record is None:
+                        self.logger.info("Report %s, seen not ready, is no longer listed (deleted, or outside "
+                                         "query_filter); dropped from the state", report_id)
+                        pending.pop(report_id, None)
+                    elif is_ready(record):
+                        self.logger.info("Report %s, seen not ready, is ready now; reading its rows", report_id)
+                        yield record
+                        pending.pop(report_id, None)
+        finally:
+            self._rechecking = False
+
+    def _reports_by_id(self, ids: list[str]) -> t.Iterator[dict]:
+        """``GET /api/v2/report?filter=id.in(<ids>)``, the documented filter
+        syntax, paged by limit/offset in id order until every id came or a
+        page is empty (a report deleted since is simply not in the answer)."""
+        terms = [f"id.in({','.join(ids)})", *self.extra_filter_terms()]
+        limit = max(1, min(int(self.config.get("page_size", 1000)), len(ids)))
+        wanted = set(ids)
+        send = self.request_decorator(self._request)
+        url = self.get_url(None)
+        offset = 0
+        while True:
+            query = urlencode({"filter": ",".join(terms), "order": "id", "limit": limit, "offset": offset},
+                              safe="(),!")
+            prepared = self.build_prepared_request(method="GET", url=f"{url}?{query}", headers=self.http_headers)
+            records = envelope_records(send(prepared, None), self.model)
+            self._extracted_at = utc_now()
+            if not records:
+                return
+            if not {str(record.get("id")) for record in records} <= wanted:
+                msg = (f"GET {self.path} answered reports other than the ids asked for "
+                       "(filter=id.in(...)): the server ignores the filter")
+                raise FatalAPIError(msg)
+            yield from records
+            offset += len(records)
+            if offset >= len(ids):
+                return  # one record per id: all there
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        if not self._rechecking:
+            super()._increment_stream_state(latest_record, context=context)
 
 
 def is_ready(record: dict) -> bool:
@@ -233,10 +336,13 @@ class ReportRowsStream(FudoStream):
         if watermark is None:
             return
         current = {k: context.get(k) for k in ("report_id", "report_modified_at")}
+        reports = self._tap.streams.get(ReportsStream.name)
+        # a re-checked report (older than the bookmark) may be resumed next sync
+        pending = reports.not_ready() if isinstance(reports, ReportsStream) else {}
 
         def keep(partition: dict) -> bool:
             ctx = partition.get("context") or {}
-            if ctx == current:
+            if ctx == current or ctx.get("report_id") in pending:
                 return True
             try:
                 modified = parse_datetime(ctx.get("report_modified_at"))

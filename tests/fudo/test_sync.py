@@ -92,7 +92,9 @@ def test_records_are_typed_ids_are_strings_times_are_utc(fudo):
     assert modified - generated == dt.timedelta(seconds=30)
     # attributes the document does not name are kept in `extra`, not dropped
     extras = {r["id"]: r["extra"] for r in run.records("reports")}
-    assert extras[str(REPORT_ID_BASE + 115)] == {"retention_locked": True}
+    assert extras[str(REPORT_ID_BASE + 115)] == {"retention_locked": True,
+                                                 "undocumented_export_formats": ["csv", "html", "pdf"]}
+    assert extras[str(REPORT_ID_BASE + 110)] == {"retention_locked": True}
     assert extras[str(REPORT_ID_BASE + 116)] is None
     pending = next(r for r in run.records("reports") if not r["is_ready"])
     assert pending["generated_at"] is None and pending["status"] == "generating"
@@ -189,10 +191,11 @@ def test_second_sync_reads_only_new_and_changed_records(fudo):
         return {r["id"] for r in first.records(stream) if r["modified_at"] == mark}
 
     new, finished = set(changes["new_reports"]), set(changes["finished_reports"])
-    assert finished, "advance() finished no pending report"
-    assert set(keys(second, "reports")) == new | finished | at_bookmark("reports")
+    in_place = set(changes["finished_in_place_reports"])  # ready, modified_at unchanged
+    assert finished and in_place, "advance() finished no pending report"
+    assert set(keys(second, "reports")) == new | finished | in_place | at_bookmark("reports")
     # rows: the new ready reports and the ones that finished generating, nothing else
-    readable = {rid for rid in new | finished if fudo.app.report_ready(index_of(rid))}
+    readable = {rid for rid in new | finished | in_place if fudo.app.report_ready(index_of(rid))}
     assert {rid for rid, _ in keys(second, "report_rows")} == readable
     assert len(keys(second, "report_rows")) == sum(fudo.app.report_rows(index_of(r)) for r in readable)
     assert len(fudo.logged(r"/csv$")) == len(readable)

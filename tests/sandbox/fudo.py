@@ -13,6 +13,8 @@ Fudo section of API-CONTRACT.md).
   serve them. Errors: ``{"result": "error", "error": "..."}`` with 4xx/5xx.
 - ``GET /api/v2/report/<id>/csv`` (also ``html``, ``pdf``): the report, the
   CSV streamed in chunks; 409 while the report is not ready.
+- ``DELETE /api/v2/report/<id>`` (documented): the report is gone from the
+  list (and its content answers 404).
 - Test hooks outside the vendor's API, under ``/_test/``: ``html`` (a 200
   login page, as a captive proxy answers), ``html502`` (a proxy's 502 page),
   ``not-envelope`` (200 JSON of another shape), ``error200`` (200 with
@@ -28,10 +30,17 @@ Everything is generated from an index and the seed: reports' times come in
 pairs (two reports share each modified_at, so paging must handle ties), one
 report in ten is still generating, CSV rows are computed per row, so a
 million-row report or 100,000 reports cost no memory. Times are integers of
-microseconds internally, so filters compare exactly.
+microseconds internally, so filters compare exactly. Some records of every
+list carry attributes the document does not name (``retention_locked`` and
+``undocumented_*`` keys), as a newer appliance may send.
 
-``advance()``: new reports, reports that finished generating since (their
-modified_at moves to now), a new and a changed definition and subscription.
+``advance(new=4, finished=2, finished_in_place=1)``: ``new`` reports,
+``finished`` reports that finished generating since with their modified_at
+moved to now, and ``finished_in_place`` that finished generating WITHOUT any
+change of modified_at (the document does not promise that it moves), a new and
+a changed definition and subscription. ``advance(new=0, finished=0,
+finished_in_place=0, delete=[<report id>...])`` deletes reports as the
+documented DELETE does.
 """
 
 from __future__ import annotations
@@ -133,11 +142,14 @@ class App(VendorApp):
         self._pair_step = max((self.end_us - self.start_us - 60 * US) // pairs, 2)
         self.extra_reports: list[int] = []  # modified_at of reports added by advance()
         self.report_changed: dict[int, int] = {}  # index -> new modified_at
+        self.ready_in_place: set[int] = set()  # finished generating, modified_at unchanged
+        self.deleted: set[int] = set()  # indexes of reports deleted (DELETE /api/v2/report/<id>)
         self._order: list[tuple[int, int]] | None = None  # (modified_at, index) sorted
         self.custom_definitions = definitions
         self.definition_changes: dict[int, int] = {}  # index -> new modified_at
         self.subscriptions = subscriptions
         self.subscription_changes: dict[int, int] = {}
+        self.deleted: set[tuple[str, str]] = set()  # (stream, id) removed by delete()
 
     # ============================================================ data: reports
     @property
@@ -152,7 +164,10 @@ class App(VendorApp):
         return self.extra_reports[i - self.base_reports]
 
     def report_ready(self, i: int) -> bool:
-        return i % 10 != 7 or i in self.report_changed
+        return i % 10 != 7 or i in self.report_changed or i in self.ready_in_place
+
+    def report_exists(self, i: int) -> bool:
+        return 0 <= i < self.report_count and i not in self.deleted
 
     def report_rows(self, i: int) -> int:
         if self.rows_per_report is not None:
@@ -185,11 +200,13 @@ class App(VendorApp):
         }
         if i % 5 == 0:
             report["retention_locked"] = True  # an attribute the document does not name
+        if i % 4 == 3:
+            report["undocumented_export_formats"] = ["csv", "html", "pdf"]
         return report
 
     def _report_order(self) -> list[tuple[int, int]]:
         if self._order is None:
-            order = [(self.report_modified(i), i) for i in range(self.report_count)]
+            order = [(self.report_modified(i), i) for i in range(self.report_count) if i not in self.deleted]
             order.sort()
             self._order = order
         return self._order
@@ -216,7 +233,7 @@ class App(VendorApp):
         if k in self.definition_changes:
             modified = self.definition_changes[k]
             title += " (edited)"
-        return {
+        definition = {
             "id": def_id,
             "title": title,
             "type": kind,
@@ -229,6 +246,9 @@ class App(VendorApp):
             "has_subscription": def_id in subscribed_ids,
             "subscribed": subscribed_ids.get(def_id) == API_USER,
         }
+        if k % 3 == 0:
+            definition["undocumented_category"] = "compliance" if predefined else "custom"
+        return definition
 
     @property
     def definition_count(self) -> int:
@@ -244,7 +264,7 @@ class App(VendorApp):
         created = first + (k + 1) * (self.end_us - first) // (self.subscriptions + 2)
         modified = self.subscription_changes.get(k, created + 600 * US)
         user = USER_IDS[k % len(USER_IDS)]
-        return {
+        subscription = {
             "id": str(SUBSCRIPTION_ID_BASE + k),
             "defined_report_id": def_id,
             "user_id": user,
@@ -254,12 +274,18 @@ class App(VendorApp):
             "modified_at": _iso(modified),
             "active": (k % 5 != 4) != (k in self.subscription_changes),
         }
+        if k % 3 == 1:
+            subscription["undocumented_delivery"] = {"channel": "email", "format": "pdf"}
+        return subscription
 
     # ============================================================ time
-    def advance(self, new: int = 4, finished: int = 2, **_: t.Any) -> dict:
+    def advance(self, new: int = 4, finished: int = 2, finished_in_place: int = 1,
+                delete: t.Iterable[str] = (), **_: t.Any) -> dict:
         """``new`` reports modified now; ``finished`` reports that were still
-        generating finish (modified now, ready); one definition and one
-        subscription are added and one of each is edited."""
+        generating finish (modified now, ready); ``finished_in_place`` more
+        finish with their modified_at unchanged; the reports of ``delete``
+        (ids) are deleted; one definition and one subscription are added and
+        one of each is edited (none when nothing else is asked for)."""
         now = _us(dt.datetime.now(dt.timezone.utc))
         now = max(now, self._latest_us() + US)
         first_new = self.report_count
@@ -271,15 +297,43 @@ class App(VendorApp):
         done = pending[:finished]
         for n, i in enumerate(done):
             self.report_changed[i] = now + new + n
+        in_place = pending[finished:finished + finished_in_place]
+        self.ready_in_place.update(in_place)
+        deleted = [self.delete_report(int(report_id) - REPORT_ID_BASE) for report_id in delete]
         self._order = None
+        changes = {"new_reports": [str(REPORT_ID_BASE + i) for i in range(first_new, self.report_count)],
+                   "finished_reports": [str(REPORT_ID_BASE + i) for i in done],
+                   "finished_in_place_reports": [str(REPORT_ID_BASE + i) for i in in_place],
+                   "deleted_reports": [str(REPORT_ID_BASE + i) for i in deleted if i is not None]}
+        if not (new or finished or finished_in_place) and deleted:
+            return changes
         self.definition_changes[len(PREDEFINED)] = now
         self.custom_definitions += 1
         self.definition_changes[self.definition_count - 1] = now + 1
         self.subscription_changes[0] = now
         self.subscriptions += 1
         self.subscription_changes[self.subscriptions - 1] = now + 1
-        return {"new_reports": [str(REPORT_ID_BASE + i) for i in range(first_new, self.report_count)],
-                "finished_reports": [str(REPORT_ID_BASE + i) for i in done]}
+        return changes
+
+    def delete_report(self, i: int) -> int | None:
+        """Delete report ``i`` (None when there is no such report)."""
+        if not self.report_exists(i):
+            return None
+        self.deleted.add(i)
+        self._order = None
+        return i
+
+    def delete(self, stream: str, id: str) -> dict:  # noqa: A002
+        """A report definition or subscription is deleted: lists no longer show it."""
+        entries = {"defined_reports": lambda: [self.definition(k) for k in range(self.definition_count)],
+                   "report_subscriptions": lambda: [self.subscription(k) for k in range(self.subscriptions)]}
+        if stream not in entries or str(id) not in {e["id"] for e in entries[stream]()}:
+            raise ValueError(f"no {stream} entry {id}")
+        self.deleted.add((stream, str(id)))
+        return {"deleted": [stream, str(id)]}
+
+    def _deleted_count(self, stream: str) -> int:
+        return sum(s == stream for s, _ in self.deleted)
 
     def _latest_us(self) -> int:
         order = self._report_order()
@@ -299,11 +353,11 @@ class App(VendorApp):
             "credentials": {"api_token": self.token},
             "expected_counts": {
                 "reports": len(in_window),
-                "defined_reports": self.definition_count,
-                "report_subscriptions": self.subscriptions,
+                "defined_reports": self.definition_count - self._deleted_count("defined_reports"),
+                "report_subscriptions": self.subscriptions - self._deleted_count("report_subscriptions"),
                 "report_rows": sum(self.report_rows(i) for i in ready),
             },
-            "reports_total": self.report_count,
+            "reports_total": self.report_count - len(self.deleted),
             "ready_reports_in_window": len(ready),
             "not_ready_reports_in_window": len(in_window) - len(ready),
             "default_cutoff": _iso(cutoff),
@@ -322,16 +376,25 @@ class App(VendorApp):
             return self._test_hook(request.path)
         if request.headers.get("Authorization") != self.token:
             return self.error(401, "Authentication failed: invalid or missing API token")
+        path = request.path.rstrip("/")
+        if request.method == "DELETE":
+            match = re.fullmatch(r"/api/v2/report/(\d+)", path)
+            if not match:
+                return self.error(405, "Method DELETE not allowed here")
+            if self.delete_report(int(match.group(1)) - REPORT_ID_BASE) is None:
+                return self.error(404, f"Report {match.group(1)} not found")
+            return Response.json({"result": "success"})
         if request.method != "GET":
             return self.error(405, f"Method {request.method} not allowed here")
-        path = request.path.rstrip("/")
         if path == "/api/v2/report":
             return self._list(request, "report", self._reports_page)
         if path == "/api/v2/report/defined":
-            rows = [self.definition(k) for k in range(self.definition_count)]
+            rows = [r for k in range(self.definition_count)
+                    if ("defined_reports", (r := self.definition(k))["id"]) not in self.deleted]
             return self._list(request, "defined_report", _materialized(rows, self._tie_shuffler()))
         if path == "/api/v2/report/subscription":
-            rows = [self.subscription(k) for k in range(self.subscriptions)]
+            rows = [r for k in range(self.subscriptions)
+                    if ("report_subscriptions", (r := self.subscription(k))["id"]) not in self.deleted]
             return self._list(request, "defined_report_subscription", _materialized(rows, self._tie_shuffler()))
         match = re.fullmatch(r"/api/v2/report/(\d+)/(csv|html|pdf)", path)
         if match:
@@ -393,7 +456,13 @@ class App(VendorApp):
             else:
                 chosen = self._ties_shuffled(order, lo + offset, min(lo + offset + limit, hi))
             return [self.report(i) for _, i in chosen]
-        rows = [self.report(i) for i in range(self.report_count)]
+        indexes: t.Iterable[int] = range(self.report_count)
+        for negate, field, op, value in terms:
+            if field == "id" and op == "in" and not negate:
+                # by id (a tap re-checking reports): only those are built
+                wanted = {int(v) - REPORT_ID_BASE for v in (value or "").split(",") if v.strip().isdigit()}
+                indexes = sorted(i for i in wanted if 0 <= i < self.report_count)
+        rows = [self.report(i) for i in indexes if i not in self.deleted]
         return _materialized(rows, self._tie_shuffler())(terms, order_field, desc, offset, limit)
 
     def _tie_shuffler(self) -> random.Random | None:
@@ -419,7 +488,7 @@ class App(VendorApp):
 
     def _content(self, report_id: int, ext: str) -> Response:
         i = report_id - REPORT_ID_BASE
-        if not 0 <= i < self.report_count:
+        if not self.report_exists(i):
             return self.error(404, f"Report {report_id} not found")
         if not self.report_ready(i):
             return self.error(409, f"Report {report_id} is not ready")
