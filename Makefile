@@ -6,7 +6,7 @@ TAPS   := $(sort $(wildcard tap-*))
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test demo bench sandbox clean
+.PHONY: venv test demo bench sandbox clean dagster dagster-venv
 
 $(STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,24 @@ $(STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
 
 venv: $(STAMP)
 
+# The Dagster environment (orchestrate/): its own venv, so that its packages never meet meltano's pins
+DAGSTER_VENV  := orchestrate/.venv
+DAGSTER_STAMP := $(DAGSTER_VENV)/.installed
+
+$(DAGSTER_STAMP): orchestrate/requirements.txt
+	test -x $(DAGSTER_VENV)/bin/python || $(PYTHON) -m venv $(DAGSTER_VENV)
+	$(DAGSTER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DAGSTER_VENV)/bin/python -m pip install --quiet -r orchestrate/requirements.txt
+	touch $@
+
+dagster-venv: $(DAGSTER_STAMP)
+
+## make dagster: `dagster dev` on http://127.0.0.1:3000 over meltano.yml's jobs and schedules, against the sandbox
+dagster: $(STAMP) $(DAGSTER_STAMP)
+	$(BIN)/python -m orchestrate.dev
+
 ## make test: the whole test suite against the local sandbox
-test: $(STAMP)
+test: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 ## make demo: meltano run of every tap into DuckDB, then an incremental run
@@ -33,4 +49,4 @@ sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox
 
 clean:
-	rm -rf $(VENV) .meltano .sandbox output
+	rm -rf $(VENV) .meltano .sandbox output $(DAGSTER_VENV) orchestrate/.dagster
