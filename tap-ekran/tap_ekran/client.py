@@ -8,6 +8,7 @@ import re
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from singer_sdk import RESTStream
@@ -28,6 +29,23 @@ _SSL_REASON = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+)")
 API_KEY_HEADER = "ApiKey"
 #: without start_date, the first sync starts this many days ago, at midnight UTC
 DEFAULT_START_DAYS_AGO = 30
+DEFAULT_TIMEZONE = "UTC"
+
+
+def server_zone(name: t.Any) -> dt.tzinfo:
+    """The zone of the `timezone` setting (an IANA name): how the Ekran
+    server's clock reads the times it writes, and reads, without an offset.
+
+    Raises ValueError for a name that is not a known zone."""
+    name = DEFAULT_TIMEZONE if name in (None, "") else name
+    if not isinstance(name, str):
+        raise ValueError(f"timezone {name!r} is not an IANA time zone name")
+    if name.upper() in ("UTC", "ETC/UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"timezone {name!r} is not a known IANA time zone name (e.g. UTC, America/New_York)") from None
 
 
 def config_start_date(config: t.Mapping[str, t.Any]) -> dt.datetime:
@@ -107,12 +125,13 @@ def timespan_seconds(value: t.Any) -> float | None:
     return -total if sign else float(total)
 
 
-def utc_iso(value: t.Any) -> str | None:
+def utc_iso(value: t.Any, zone: dt.tzinfo = UTC) -> str | None:
     """An Ekran date-time as ISO 8601 in UTC; None where it does not parse.
 
     The API writes ``2000-01-23T04:56:07.000+00:00``: such UTC values are
-    checked and kept as written; values with another offset are converted,
-    values without one are taken as UTC.
+    checked and kept as written; values with another offset are converted;
+    values without one are times on the server's clock, ``zone`` (the
+    `timezone` setting, UTC by default).
     """
     if value.__class__ is not str or not value:
         return None
@@ -122,10 +141,13 @@ def utc_iso(value: t.Any) -> str | None:
         except ValueError:
             return None
         return value
-    parsed = parse_datetime(value)
-    if parsed is None:
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
         return None
-    return value if value.endswith("Z") else parsed.isoformat()
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=zone).astimezone(UTC).isoformat()
+    return value if value.endswith("Z") else parsed.astimezone(UTC).isoformat()
 
 
 def is_unset_date(value: t.Any) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
@@ -17,6 +18,7 @@ from tap_ekran.client import (
     is_unset_date,
     page_of,
     parse_datetime,
+    server_zone,
     timespan_seconds,
     utc_iso,
 )
@@ -160,6 +162,11 @@ class SessionsStream(EkranStream):
         self._floor: dt.datetime | None = None
 
     # ------------------------------------------------------------- settings
+    @cached_property
+    def zone(self) -> dt.tzinfo:
+        """The server's clock (the `timezone` setting, validated before any request)."""
+        return server_zone(self.config.get("timezone"))
+
     @property
     def page_size(self) -> int:
         return int(self.config.get("page_size") or MAX_SESSION_COUNT)
@@ -218,7 +225,7 @@ class SessionsStream(EkranStream):
 
     def prepare_request_payload(self, context: t.Any, next_page_token: int | None) -> dict:
         assert self._paginator is not None and self._start is not None
-        body: dict[str, t.Any] = {"start": _api_time(self._start)}
+        body: dict[str, t.Any] = {"start": _api_time(self._start, self.zone)}
         body["sessionCount"] = self.page_size
         body["pageIndex"] = self._paginator.current_value if next_page_token is None else next_page_token
         return body
@@ -259,6 +266,7 @@ class SessionsStream(EkranStream):
         get = row.get
         open_session = is_unset_date(get("logoutDate"))
         skip = row["sessionId"] in self._complete
+        zone = self.zone
         for field in DATETIME_FIELDS:
             raw = get(field)
             if raw is None:
@@ -266,7 +274,7 @@ class SessionsStream(EkranStream):
             if is_unset_date(raw):  # an open session's logoutDate as .NET may write it
                 row[field] = None
                 continue
-            value = row[field] = utc_iso(raw)
+            value = row[field] = utc_iso(raw, zone)
             if value is None:
                 self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
                 row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
@@ -378,9 +386,10 @@ def _utc(value: t.Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _api_time(value: dt.datetime) -> str:
-    """A time as the document's examples write it ("2021-04-01T12:00:00"), in UTC."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _api_time(value: dt.datetime, zone: dt.tzinfo = UTC) -> str:
+    """A time as the document's examples write it ("2021-04-01T12:00:00"),
+    without an offset: on the server's clock, ``zone``."""
+    return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 STREAM_TYPES = (SessionsStream,)

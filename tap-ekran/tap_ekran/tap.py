@@ -12,7 +12,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
 
-from tap_ekran.client import MAX_SESSION_COUNT, parse_datetime
+from tap_ekran.client import DEFAULT_TIMEZONE, MAX_SESSION_COUNT, parse_datetime, server_zone
 from tap_ekran.streams import STREAM_TYPES
 
 SECRET_SETTINGS = ("api_token",)
@@ -48,7 +48,12 @@ class TapEkran(Tap):
                     description="Where the first sync starts (ISO date or date-time, UTC); "
                                 "default 30 days ago, at midnight UTC."),
         th.Property("end_date", th.DateTimeType,
-                    description="Optional end of the synced period, for backfills; default: now."),
+                    description="Optional end of the synced period (UTC, exclusive: sessions that logged in "
+                                "before it), for backfills; default: now."),
+        th.Property("timezone", th.StringType, default=DEFAULT_TIMEZONE,
+                    description="IANA name of the zone the Ekran server's clock reads times without an offset "
+                                "in (e.g. America/New_York): its session times, and the start the tap sends. "
+                                "Records are emitted in UTC. Default UTC."),
         th.Property("lookback_hours", th.NumberType, default=1,
                     description="Hours before the bookmark re-read on every sync, for sessions the "
                                 "server learns of late and for clock differences."),
@@ -127,6 +132,11 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
                 errors.append(f"{name} {value!r} is not an ISO 8601 date or date-time")
     if dates.get("start_date") and dates.get("end_date") and dates["end_date"] <= dates["start_date"]:
         errors.append("end_date must be after start_date")
+
+    try:
+        server_zone(config.get("timezone"))
+    except ValueError as exc:
+        errors.append(str(exc))
 
     def number(name: str, default: float) -> float | None:
         try:

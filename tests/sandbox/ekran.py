@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import math
 import typing as t
+from zoneinfo import ZoneInfo
 
 from tests.sandbox.core import Request, Response, VendorApp
 
@@ -62,7 +63,10 @@ class App(VendorApp):
     ``scale`` sessions over ``days`` days ending at ``now`` (default: the
     moment of construction); ``bad_every``: one session in this many has the
     impossible productivityTime (0: none); ``utc_offset_minutes``: the offset
-    the server writes its date-times with; ``extra_fields``: add a field the
+    the server writes its date-times with; ``timezone``: instead, the server's
+    clock runs at this zone (an IANA name): it writes its local times without
+    an offset and reads ``start``/``end`` without one as local times;
+    ``extra_fields``: add a field the
     document does not name (``domainName``) to every session, and
     ``undocumented_recording`` to one in five.
     """
@@ -82,6 +86,7 @@ class App(VendorApp):
         utc_offset_minutes: int = 0,
         extra_fields: bool = True,
         now: str | None = None,
+        timezone: str | None = None,
     ) -> None:
         self.seed = seed
         self.token = token
@@ -89,7 +94,9 @@ class App(VendorApp):
         self.clients = clients
         self.bad_every = bad_every
         self.extra_fields = extra_fields
-        self.tz = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+        self.tz: dt.tzinfo = dt.timezone(dt.timedelta(minutes=utc_offset_minutes))
+        #: the server's clock when it writes and reads times without an offset
+        self.clock_zone: dt.tzinfo | None = ZoneInfo(timezone) if timezone else None
         created = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.timezone.utc)
         if created.tzinfo is None:
             created = created.replace(tzinfo=dt.timezone.utc)
@@ -182,9 +189,11 @@ class App(VendorApp):
         return row
 
     def _iso(self, ts: float) -> str:
-        """Ekran's date-times: milliseconds and an offset, e.g. 2000-01-23T04:56:07.000+00:00."""
-        value = dt.datetime.fromtimestamp(ts, self.tz)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}" + _offset(value)
+        """Ekran's date-times: milliseconds and an offset, e.g. 2000-01-23T04:56:07.000+00:00
+        (with ``timezone``: the server's local time, no offset)."""
+        value = dt.datetime.fromtimestamp(ts, self.clock_zone or self.tz)
+        text = value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+        return text if self.clock_zone is not None else text + _offset(value)
 
     # ------------------------------------------------------------- selection
     @staticmethod
@@ -314,8 +323,8 @@ class App(VendorApp):
         if not isinstance(page, int) or isinstance(page, bool) or page < 0:
             return self.error(400, "pageIndex must be an integer from 0 upwards.")
         try:
-            start = _parse_time(body.get("start"))
-            end = _parse_time(body.get("end"))
+            start = _parse_time(body.get("start"), self.clock_zone)
+            end = _parse_time(body.get("end"), self.clock_zone)
         except ValueError as exc:
             return self.error(400, f"The value '{exc}' is not a valid date/time.")
         ids = self.select(start, end)
@@ -334,9 +343,9 @@ class App(VendorApp):
 
 
 # ---------------------------------------------------------------------- helpers
-def _parse_time(value: t.Any) -> float | None:
+def _parse_time(value: t.Any, zone: dt.tzinfo | None = None) -> float | None:
     """The document's time formats: "2021-04-01", "2021-04-01T12:00", "2021-04-01T12:00:00"
-    (UTC when no offset is given)."""
+    (on the server's clock, ``zone``, when no offset is given; UTC by default)."""
     if value is None or value == "":
         return None
     try:
@@ -344,7 +353,7 @@ def _parse_time(value: t.Any) -> float | None:
     except (AttributeError, ValueError):
         raise ValueError(value) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=zone or dt.timezone.utc)
     return parsed.timestamp()
 
 
