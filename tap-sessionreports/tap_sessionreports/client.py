@@ -331,6 +331,11 @@ class FudoStream(FastRecordMessages, RESTStream):
     default_path: str = ""
 
     @property
+    def emit_activate_version_messages(self) -> bool:
+        # a child (report_rows) holds only the reports read this sync, never a whole table
+        return self.parent_stream_type is None and super().emit_activate_version_messages
+
+    @property
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
 
@@ -463,7 +468,8 @@ class FudoListStream(FudoStream):
         """The bookmark, else start_date (or 30 days ago) for event lists."""
         state = self.get_context_state(context)
         bookmark = state.get("replication_key_value")
-        if bookmark and state.get("replication_key") == self.replication_key:
+        if bookmark and state.get("replication_key") == self.replication_key \
+                and self.replication_method == REPLICATION_INCREMENTAL:  # FULL_TABLE (meltano.yml): read whole
             return parse_datetime(bookmark)
         if not self.uses_start_date:
             return None

@@ -11,6 +11,8 @@ Admin endpoints (no auth, used by the demo and by tests in other processes):
 - ``GET /_sandbox/requests``, ``DELETE /_sandbox/requests``: the request log
 - ``POST /_sandbox/faults`` (a JSON list of fault specs), ``DELETE /_sandbox/faults``
 - ``POST /_sandbox/advance`` (JSON keyword arguments): time passes in the app
+- ``POST /_sandbox/delete`` (JSON keyword arguments, e.g. ``{"stream": ..., "id": ...}``):
+  an entry is deleted at the vendor (the app's ``delete``)
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ class VendorApp:
     def info(self) -> dict:
         """What tests need to know: expected counts, tokens, settings."""
         return {}
+
+    def delete(self, **kwargs: t.Any) -> dict:
+        """An entry is deleted at the vendor (not offered by every app)."""
+        raise ValueError(f"the {self.name} sandbox deletes nothing")
 
 
 class Sandbox:
@@ -300,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return Response.json({"pending": sandbox.pending_faults()})
             if action == "advance":
                 return Response.json(sandbox.app.advance(**(request.json() or {})))
+            if action == "delete":
+                return Response.json(sandbox.app.delete(**(request.json() or {})))
         except (TypeError, ValueError) as exc:
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"error": f"unknown admin action {action!r}"}, 404)
