@@ -153,3 +153,23 @@ def test_collections_are_read_in_ascending_id_order_as_the_readme_says(small):
     assert unsorted  # so the ascending ids above are the tap's sort_by, not the server's habit
     bad = requests.get(f"{small.url}/api/v1/users", headers=headers, params={"sort_by": "nope"}, timeout=10)
     assert bad.status_code == 400 and "sort_by" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["full-rows", "sparse-rows"])
+def test_every_stream_keeps_undocumented_fields_in_extra(sandbox_factory, sparse):
+    server = sandbox_factory("controlio", scale=300, days=2, users=3, computers=2, activities=4, categories=2,
+                             sparse_rows=sparse)
+    streams = every_stream()
+    run = sync(config_for(server), streams=streams)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(run.counts()) == set(streams)
+    for stream in streams:
+        properties = run.schema(stream)["schema"]["properties"]
+        assert "extra" in properties and "object" in properties["extra"]["type"], stream
+        records = run.records(stream)
+        kept = [r for r in records if any(k.startswith("undocumented_") for k in r["extra"])]
+        assert kept, stream
+        assert not [k for r in records for k in r if k.startswith("undocumented_")], stream  # never a column
+        for record in kept:
+            (value,) = [v for k, v in record["extra"].items() if k.startswith("undocumented_")]
+            assert set(value) == {"source", "ref"} and isinstance(value["ref"], int), stream

@@ -138,10 +138,13 @@ def test_rows_keep_undeclared_fields_and_times_are_utc(controlio):
     assert "additionalProperties" in schema["extra"] or schema["extra"]["type"]
     logon = run.records("logons")[0]
     assert {"logon_type", "session_id"} <= set(logon["extra"])
-    assert set(run.records("workload_by_users")[0]["extra"]) == {"total_time", "productive_time", "idle_time"}
+    assert set(run.records("workload_by_users")[0]["extra"]) == {"total_time", "productive_time", "idle_time",
+                                                                 "undocumented_aggregate"}
     assert "size_bytes" in run.records("emails")[0]["extra"]
     computer = run.records("computers")[0]
-    assert computer["extra"] == {"mac_address": "00:11:22:33:44:01"}
+    assert computer["extra"] == {"mac_address": "00:11:22:33:44:01",
+                                 "undocumented_computers": {"source": "computers", "ref": computer["extra"][
+                                     "undocumented_computers"]["ref"]}}
     assert computer["last_upload_time"] == "2026-01-02T01:04:05.123456+00:00"  # from +02:00
     assert run.records("users")[0]["extra"]["domain"] == "CORP"
 

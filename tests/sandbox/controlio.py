@@ -32,7 +32,9 @@
   two of them share a user and a ``start_time``), audit-log entries no ``id``,
   categories-report rows no ``category_id``, users-activities rows no
   ``activity_id``, and no row names a department. ``activitySessions`` with
-  ``aggregate_by_user=true`` answers rows without ``computer_id``.
+  ``aggregate_by_user=true`` answers rows without ``computer_id``. Some rows
+  of every endpoint carry a field no document names, ``undocumented_<what>``
+  (an object, the same each time the row is served).
 - Date-times are written like the document's samples, in UTC with
   microseconds (``2020-10-22T20:53:11.877501Z``); the raw rows' microseconds
   are not zero, so a ``prev`` cursor must carry ``start_time`` exactly.
@@ -199,6 +201,12 @@ def _parse_us(value: str) -> int:
     return (parsed - EPOCH) // dt.timedelta(microseconds=1)
 
 
+def _undocumented(row: dict, what: str, *identity: t.Any) -> dict:
+    """Adds a field no document names (``undocumented_*``), the same each time the row is served."""
+    row[f"undocumented_{what}"] = {"source": what, "ref": _h("undocumented", what, *identity) % 10007}
+    return row
+
+
 def _day_ts(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), UTC).timestamp())
 
@@ -270,8 +278,9 @@ class App(VendorApp):
         return _iso(self._start_ts - 86400 * 200 + h % (86400 * 150), h % US)
 
     def collection(self, name: str) -> list[dict]:
-        return [getattr(self, f"_{name}_row")(i) for i in range(1, self._count(name) + 1)
+        rows = [getattr(self, f"_{name}_row")(i) for i in range(1, self._count(name) + 1)
                 if (name, i) not in self.deleted]
+        return [_undocumented(r, name, r["id"]) if r["id"] % 2 else r for r in rows]
 
     def _count(self, name: str) -> int:
         return {
@@ -377,6 +386,8 @@ class App(VendorApp):
             "computer_id": computer, "activity_id": activity, "duration": duration,
             "title": f"Document {h % 1000} - app{activity}",
         }
+        if h >> 7 & 1:  # about one row in two
+            _undocumented(row, "raw", h)
         if report == "users_activities_timeline":
             row["productivity_level"] = h % 5
         else:
@@ -470,6 +481,8 @@ class App(VendorApp):
             else:  # the pair's computers, by name only
                 row["computer_name"] = f"PC-{user}-{j % 2}"
             row.update(EVENT_EXTRAS[report](h))
+            if j % 2 == 0:
+                _undocumented(row, "event", h)
             rows.append(row)
         return rows
 
@@ -486,6 +499,8 @@ class App(VendorApp):
                 "time": _iso(_day_ts(day) + 3600 + j * 300 + h % 200, h % US),
                 "to_address": [f"peer{h % 9}@example.org"], "user_id": user, "size_bytes": h % 100000,
             })
+            if j % 2 == 0:
+                _undocumented(rows[-1], "email", h)
         return rows
 
     def _aggregate(self, kind: str, report: str, days: list[dt.date]) -> list[dict]:
@@ -511,6 +526,8 @@ class App(VendorApp):
                                "category_id": "Category"}[field] + f" {i}"
             if report == "timeline_summary":
                 row["intervals"] = [{"start": f"{h:02d}:00", "active": (i * h) % 60} for h in range(8, 12)]
+            if i % 2:
+                _undocumented(row, "aggregate", report, i)
             rows.append(row)
         return rows
 
@@ -530,18 +547,20 @@ class App(VendorApp):
                 row["date"] = d.isoformat()
             row["total_time"] = total + (self.today_growth if d == self.today else 0)
             row["users_count"] = users
-            rows.append(row)
+            rows.append(_undocumented(row, "day", report, d.toordinal()))
         return rows
 
     def _summary_rows(self, user: int, day: dt.date, request: Request) -> list[dict]:
         interval = _interval(request)
         active = _h(self.seed, "tsu", user, day.toordinal()) % 28800
         if not self.summary_per_interval:
-            return [{"user_id": user, "date": day.isoformat(), "active_time": active, "interval": interval}]
-        start = _day_ts(day) + 9 * 3600  # four intervals from 09:00
-        return [{"user_id": user, "start_time": _iso(start + i * interval * 60),
-                 "end_time": _iso(start + (i + 1) * interval * 60), "active_time": active % (interval * 60)}
-                for i in range(4)]
+            rows = [{"user_id": user, "date": day.isoformat(), "active_time": active, "interval": interval}]
+        else:
+            start = _day_ts(day) + 9 * 3600  # four intervals from 09:00
+            rows = [{"user_id": user, "start_time": _iso(start + i * interval * 60),
+                     "end_time": _iso(start + (i + 1) * interval * 60), "active_time": active % (interval * 60)}
+                    for i in range(4)]
+        return [_undocumented(r, "summary", user) if user % 2 else r for r in rows]
 
     def _caption_rows(self, activity: int, days: list[dt.date]) -> list[dict]:
         if activity % 3 != 1:
@@ -555,7 +574,7 @@ class App(VendorApp):
                 row = {"start_time": _iso(start, h % US), "end_time": _iso(start + 60, h % US), "user_id": user,
                        "computer_id": self._user_computer(user), "activity_id": activity}
                 row.update(EVENT_EXTRAS["captions"](h))
-                rows.append(row)
+                rows.append(_undocumented(row, "caption", h) if j == 0 else row)
         return rows
 
     def _audit_rows(self, day: dt.date) -> list[dict]:
@@ -572,6 +591,8 @@ class App(VendorApp):
             }
             if self.sparse_rows:
                 del row["id"]
+            if j % 2 == 0:
+                _undocumented(row, "audit", h)
             rows.append(row)
         return rows
 
@@ -585,6 +606,8 @@ class App(VendorApp):
                         rows.append({"user_id": u, "activity": f"app{a}.exe", "total_time": total})
                     else:
                         rows.append({"user_id": u, "activity_id": a, "total_time": total})
+                    if u % 2:
+                        _undocumented(rows[-1], "users_activity", u, a)
         return rows
 
     # ------------------------------------------------------------ time
