@@ -76,15 +76,15 @@ class TapControlio(Tap):
                     description="Days per report request; the bookmark advances per window."),
         th.Property("lookback_days", th.IntegerType, default=1,
                     description="Days before today re-read on every sync, since recent data keeps changing."),
-        th.Property("page_size", th.IntegerType, default=MAX_PAGE_SIZE,
+        th.Property("page_size", th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE), default=MAX_PAGE_SIZE,
                     description="Rows per request (limit), at most 10000."),
         th.Property("users", th.ArrayType(th.IntegerType),
                     description="Report filter: only these user ids."),
         th.Property("departments", th.ArrayType(th.IntegerType),
                     description="Report filter: only these department ids."),
-        th.Property("activity_type", th.IntegerType,
+        th.Property("activity_type", th.IntegerType, allowed_values=[0, 1, 2],
                     description="Report filter: 0 applications, 1 websites, 2 both."),
-        th.Property("interval", th.IntegerType,
+        th.Property("interval", th.IntegerType, allowed_values=[5, 15, 30, 60],
                     description="Timeline summary aggregation interval in minutes: 5, 15, 30 or 60."),
         th.Property("aggregate_by_user", th.BooleanType,
                     description="activity_sessions: aggregate a user's sessions over all computers."),
@@ -197,18 +197,12 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C901
         errors.append("window_days must be a whole number of days, 1 or more")
     if (v := number("lookback_days", 1)) is not None and (v < 0 or v != int(v)):
         errors.append("lookback_days must be a whole number of days, 0 or more")
-    if (v := number("page_size", MAX_PAGE_SIZE)) is not None and not 1 <= v <= MAX_PAGE_SIZE:
-        errors.append(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
     if (v := number("max_retries", 5)) is not None and v < 1:
         errors.append("max_retries must be 1 or more")
     if (v := number("request_timeout", 300)) is not None and v <= 0:
         errors.append("request_timeout must be more than 0 seconds")
     if (v := number("retry_backoff_seconds", 2)) is not None and v < 0:
         errors.append("retry_backoff_seconds must be 0 or more")
-    if config.get("activity_type") is not None and config["activity_type"] not in (0, 1, 2):
-        errors.append("activity_type must be 0 (applications), 1 (websites) or 2 (both)")
-    if config.get("interval") is not None and config["interval"] not in (5, 15, 30, 60):
-        errors.append("interval must be 5, 15, 30 or 60 (minutes)")
     allowed = {"audit_object_types": AUDIT_OBJECT_TYPES, "audit_api_types": AUDIT_API_TYPES,
                "audit_actions": AUDIT_ACTIONS}
     for name, values in allowed.items():
