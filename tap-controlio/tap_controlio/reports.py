@@ -117,9 +117,6 @@ WHO = (USERS, DEPARTMENTS)
 BREAKDOWN = (*WHO, WEEKDAYS, HOURS, COMPUTERS, ACTIVITIES, ACTIVITY_TYPE, LEVEL, CATEGORIES, STRING_TO_MATCH)
 #: the categories distribution report's filters: no activities, level or keyword search
 DISTRIBUTION = (*WHO, WEEKDAYS, HOURS, COMPUTERS, ACTIVITY_TYPE, CATEGORIES)
-#: every report parameter a setting of the same name gives
-REPORT_SETTINGS = (USERS, DEPARTMENTS, ACTIVITY_TYPE, AGGREGATE_BY_USER, REMOVABLE_ONLY, INTERVAL, LEVEL,
-                   ACTIVITIES, COMPUTERS, CATEGORIES, WEEKDAYS, HOURS, STRING_TO_MATCH)
 
 
 @dataclasses.dataclass(frozen=True)
