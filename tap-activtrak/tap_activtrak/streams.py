@@ -233,6 +233,10 @@ class WorkingHoursStream(ActivTrakStream):
         start_value = self.get_starting_timestamp(context)
         start = local_day(start_value, zone) if start_value else today
         if self.get_context_state(context).get("replication_key_value"):
+            if start > last:
+                # a bookmark past end_date: a backfill run on the regular
+                # state reads its own period, from start_date
+                return min(self.start_date, last), last
             # lookback_days=2 re-reads the bookmark's day and the one before it
             lookback = int(self.config.get("lookback_days", 2))
             start = max(start - dt.timedelta(days=lookback - 1), self.start_date)
