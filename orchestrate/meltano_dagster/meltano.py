@@ -85,7 +85,7 @@ class MeltanoResource(dg.ConfigurableResource):
             env["MELTANO_ENVIRONMENT"] = meltano_environment
         # every process of this step carries its run and step (ps e, /proc/<pid>/environ)
         env["DAGSTER_RUN_ID"] = context.run_id
-        env["DAGSTER_STEP_KEY"] = context.op_handle.to_string()
+        env["DAGSTER_STEP_KEY"] = str(context.op_handle)
         # --force: the op's concurrency pool is what keeps two runs of an extractor
         # apart; a worker that died leaves its meltano run marked running, and
         # the retry must not wait for Meltano to call it stale.
