@@ -239,6 +239,8 @@ class EventArchivesStream(BeyondTrustStream):
         th.Property("time", th.DateTimeType),
         th.Property("end_time", th.DateTimeType),
         th.Property("lines", th.IntegerType, description="Events (lines) in the archive."),
+        th.Property("extra", th.ObjectType(additional_properties=True),
+                    description="Elements of the archive's ArchiveListing entry the document does not name."),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -291,7 +293,7 @@ class EventArchivesStream(BeyondTrustStream):
                     pass
                 record = {"archive_key": f"{date}/{archive['index']:05d}", "archive_date": date,
                           "archive_index": archive["index"], "time": archive.get("time"),
-                          "end_time": archive.get("end_time"), "lines": lines}
+                          "end_time": archive.get("end_time"), "lines": lines, "extra": archive.get("extra")}
                 if not self.selected:
                     # only archive_* streams chosen: the SDK keeps no state for an
                     # unselected stream, but the archive must still count as read
@@ -389,15 +391,14 @@ class EventArchivesStream(BeyondTrustStream):
                 return
             target = children.get("archive_session_events")
             if target is not None:
-                extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "lsid", "name", "data")}
+                extra = _line_extra(event, SESSION_EVENT_KEYS, position)
                 target._write_record_message({**position, "lsid": event.get("lsid"), "name": event.get("name"),
-                                              "data": data, "extra": extra or None})
+                                              "data": data, "extra": extra})
             return
         if kind == "truncate_model":
             target = children.get("archive_truncate_events")
             if target is not None:
-                extra = {k: v for k, v in event.items() if k not in ("type", "timestamp")}
-                target._write_record_message({**position, "extra": extra or None})
+                target._write_record_message({**position, "extra": _line_extra(event, LINE_KEYS, position)})
             return
         self._other_line(event, position, f"lines of type {str(kind)[:40]!r}")
 
@@ -410,11 +411,13 @@ class EventArchivesStream(BeyondTrustStream):
                 self._other_line(event, position, f"{kind} lines in an unexpected shape")
                 return
             tables: t.Any = {table: {"*" if row_id is None else str(row_id): event.get("data")}}
+            line_extra = _line_extra(event, TABLE_LINE_KEYS, position)
         else:
             tables = event.get("data")
             if not isinstance(tables, dict) or not tables:
                 self._other_line(event, position, f"{kind} lines without a table")
                 return
+            line_extra = _line_extra(event, LINE_KEYS, position)
         children = self._children
         for table, rows in tables.items():
             converters = TABLE_CONVERTERS.get(table)
@@ -424,31 +427,31 @@ class EventArchivesStream(BeyondTrustStream):
                     for row_key, values in (rows.items() if isinstance(rows, dict) else [("*", rows)]):
                         target._write_record_message({
                             **position, "row_key": f"{table}/{row_key}", "event_type": kind, "table": table,
-                            "id": xr.as_int(row_key), "data": _as_object(values), "extra": None})
+                            "id": xr.as_int(row_key), "data": _as_object(values), "extra": line_extra})
                 continue
             target = children.get(f"archive_{table}")
             if rows is None:
                 rows = {"*": None}  # the whole table
             elif not isinstance(rows, dict):
                 self._other(position, kind, table, _as_object(rows),
-                            f"{kind} rows of {table} that are not an object")
+                            f"{kind} rows of {table} that are not an object", extra=line_extra)
                 continue
             for row_key, values in rows.items():
                 if values is not None and not isinstance(values, dict):
                     self._other(position, kind, table, _as_object(values),
-                                f"{kind} rows of {table} that are not an object", row_key)
+                                f"{kind} rows of {table} that are not an object", row_key, extra=line_extra)
                     continue
                 if target is None:
                     continue
                 record = {**position, "row_key": row_key, "event_type": kind, "id": xr.as_int(row_key)}
-                extra = None
+                extra = dict(line_extra) if line_extra else None
                 if values:
                     for name, value in values.items():
                         convert = converters.get(name)
                         if convert is None:
                             if extra is None:
                                 extra = {}
-                            extra[name] = value
+                            _keep(extra, name, value, line_extra)
                         elif value is None:
                             record[name] = None
                         else:
@@ -457,7 +460,7 @@ class EventArchivesStream(BeyondTrustStream):
                                 record[name] = None
                                 if extra is None:
                                     extra = {}
-                                extra[name] = value
+                                _keep(extra, name, value, line_extra)
                                 self._warn_shape(f"{table}.{name} values that are not of the documented type "
                                                  f"(kept in extra)")
                             else:
@@ -468,12 +471,10 @@ class EventArchivesStream(BeyondTrustStream):
     def _other_line(self, event: dict, position: dict, what: str) -> None:
         """A whole line to archive_other_events: its data in ``data``, every other key in ``extra``."""
         kind = event.get("type")
-        extra = {k: v for k, v in event.items() if k not in ("type", "timestamp", "data")}
+        extra = _line_extra(event, LINE_KEYS, position) or {}
         if not _is_text(kind):
             extra["type"] = kind
             kind = None
-        if position["timestamp"] is None and event.get("timestamp") is not None:
-            extra["timestamp"] = event["timestamp"]
         self._other(position, kind, None, _as_object(event.get("data")), what, extra=extra or None)
 
     def _other(self, position: dict, kind: t.Any, table: str | None, data: dict | None, what: str,
@@ -548,6 +549,30 @@ class _BufferedLines:
             yield from lines
         if rest:
             yield rest
+
+
+#: the keys of a line the tap maps into columns; every other key goes to the row's ``extra``
+LINE_KEYS = frozenset(("type", "timestamp", "data"))
+TABLE_LINE_KEYS = LINE_KEYS | {"table", "id"}
+SESSION_EVENT_KEYS = LINE_KEYS | {"lsid", "name"}
+#: a line key whose name a row field of ``extra`` already holds is kept under this prefix
+LINE_PREFIX = "line:"
+
+
+def _line_extra(event: dict, mapped: frozenset, position: dict) -> dict | None:
+    """The keys of a line that no column holds (a ``timestamp`` that is not a
+    time included), for the ``extra`` of every row the line gives."""
+    extra = {k: v for k, v in event.items() if k not in mapped}
+    if position.get("timestamp") is None and event.get("timestamp") is not None:
+        extra["timestamp"] = event["timestamp"]
+    return extra or None
+
+
+def _keep(extra: dict, name: str, value: t.Any, line_extra: dict | None) -> None:
+    """A row field in ``extra``; a line key of the same name moves to ``line:<name>``."""
+    if line_extra and name in line_extra and LINE_PREFIX + name not in extra:
+        extra[LINE_PREFIX + name] = extra.pop(name, line_extra[name])
+    extra[name] = value
 
 
 def _as_object(value: t.Any) -> dict | None:

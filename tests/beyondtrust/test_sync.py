@@ -44,6 +44,12 @@ def utc(ts):
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat()
 
 
+def known_extra(extra):
+    """``extra`` without the sandbox's ``undocumented_*`` keys (None when nothing else is left)."""
+    rest = {k: v for k, v in (extra or {}).items() if not k.startswith("undocumented_")}
+    return rest or None
+
+
 def ok(run):
     assert run.returncode == 0, run.stderr[-3000:]
     return run
@@ -590,7 +596,7 @@ def test_blank_archive_values_load_as_null_and_odd_lines_are_kept_whole(sandbox_
              if r["event_type"] == "model_insert" and r["customer_name"] == ""]
     assert blank, "the sandbox sends model_insert rows with blank fields"
     for r in blank:  # blank integer and timestamp fields are null, blank text stays text
-        assert r["customer_company"] == "" and r["extra"] is None
+        assert r["customer_company"] == "" and known_extra(r["extra"]) is None
         assert r["priority"] is None and r["queue_entry_timestamp"] is None
         assert isinstance(r["queue_id"], int) and r["created_timestamp"]
     reps = run.records("archive_representative")
@@ -598,7 +604,7 @@ def test_blank_archive_values_load_as_null_and_odd_lines_are_kept_whole(sandbox_
     assert {r["routing_available"] for r in inserts} == {False, None}
     assert {r["console_in_focus"] for r in reps} == {True, False, None}
     assert {r["connected"] for r in reps} == {True, False}
-    assert all(r["extra"] is None for r in reps)
+    assert all(known_extra(r["extra"]) is None for r in reps)
 
     odd_rows = [r for r in run.records("archive_customer_client") if r.get("hostname") == "odd-host"]
     assert len(odd_rows) == len(server.app.archive_slots)
@@ -646,7 +652,7 @@ def test_vault_account_is_read_whatever_its_case(bt):
     run = ok(run_tap(TAP, config_for(bt), streams=["vault_account_activity"]))
     rows = run.records("vault_account_activity")
     assert rows and all(isinstance(r["account_id"], int) and r["account"] == str(r["account_id"]) for r in rows)
-    assert all(r["extra"] is None for r in rows)
+    assert all(known_extra(r["extra"]) is None for r in rows)
 
 
 def test_vault_account_that_is_not_a_number_is_kept_as_sent():
@@ -674,3 +680,94 @@ def test_renamed_teams_and_jump_groups_keep_their_event_ids(bt):
     for stream in streams:
         assert sorted(keys(before, stream)) == sorted(keys(after, stream)), stream
         assert len(set(keys(after, stream))) == bt.app.info()["expected_counts"][stream]
+
+
+# ------------------------------------------------------------------ nothing the appliance sends is lost
+def test_every_stream_keeps_undocumented_fields_in_extra(bt):
+    """The sandbox sends an ``undocumented_*`` element, attribute or key in some rows of every
+    report and archive; each reaches its record's ``extra``."""
+    run = ok(run_tap(TAP, archive_config(bt)))
+    with_extra = [s for s in run.counts() if "extra" in run.schema(s)["schema"]["properties"]]
+    assert len(with_extra) == len(run.counts()), "every stream has an extra column"
+    for stream in with_extra:
+        found = [k for r in run.records(stream) for k in (r.get("extra") or {}) if k.startswith("undocumented_")]
+        assert found, f"{stream}: no undocumented_* key reached extra"
+
+
+class _Collect:
+    def __init__(self):
+        self.records = []
+
+    def _write_record_message(self, record):
+        self.records.append(record)
+
+
+ROUTED_LINES = [
+    # (line, stream, columns the tap maps for it)
+    ({"type": "model_insert", "timestamp": 1730448000, "data": {"queue": {"5": {"name": "Tier 1", "undocumented_a": 1}}},
+      "undocumented_line": "x"}, "archive_queue", {"name"}),
+    ({"type": "model_update", "timestamp": 1730448000, "table": "queue", "id": 6, "data": {"code_name": "t1"},
+      "undocumented_source": "replica", "sequence": 4}, "archive_queue", {"code_name"}),
+    ({"type": "model_update", "timestamp": "not a time", "data": {"queue": {"7": {"name": "n"}}}},
+     "archive_queue", {"name"}),
+    ({"type": "model_update", "timestamp": 1730448000, "data": {"queue": {"8": {"name": "row", "origin": "row"}}},
+      "origin": "line"}, "archive_queue", {"name"}),
+    ({"type": "model_delete", "timestamp": 1730448000, "data": {"queue": None}, "undocumented_why": "logout"},
+     "archive_queue", set()),
+    ({"type": "model_insert", "timestamp": 1730448000, "data": {"mystery": {"1": {"a": 1}}}, "undocumented_m": 2},
+     "archive_other_events", set()),
+    ({"type": "model_insert", "timestamp": 1730448000, "data": {"queue": {"9": ["not", "an", "object"]}},
+      "undocumented_n": 3}, "archive_other_events", set()),
+    ({"type": "session_event", "timestamp": 1730448000, "lsid": "abc", "name": "chat_message", "data": {"body": "hi"},
+      "undocumented_node": "n1"}, "archive_session_events", {"lsid", "name", "data"}),
+    ({"type": "truncate_model", "timestamp": "soon", "undocumented_reason": "restart"}, "archive_truncate_events",
+     set()),
+    ({"type": "model_insert", "timestamp": 1730448000, "rows": {"queue": {}}}, "archive_other_events", set()),
+    ({"type": "heartbeat", "timestamp": 1730448000, "undocumented_beat": 1}, "archive_other_events", set()),
+]
+
+
+def values_of(line):
+    """The fields of the one row of a model line of ROUTED_LINES (None if it has none)."""
+    rows = line.get("data")
+    if not isinstance(rows, dict):
+        return None
+    if "table" in line:
+        return rows
+    table = next(iter(rows.values()))
+    return next(iter(table.values())) if isinstance(table, dict) else None
+
+
+@pytest.mark.parametrize(("line", "stream", "mapped"), ROUTED_LINES)
+def test_every_key_of_an_archive_line_reaches_a_column_or_extra(line, stream, mapped):
+    from tap_beyondtrust.tap import TapBeyondTrust
+
+    tap = TapBeyondTrust(config={"api_url": "https://support.example.com", "client_id": "c",
+                                 "client_secret": "s"}, validate_config=True)
+    parent = tap.streams["event_archives"]
+    children = {name: _Collect() for name in ("archive_queue", "archive_other_events", "archive_session_events",
+                                              "archive_truncate_events")}
+    parent._children = children
+    parent._route("2024-11-01", 3, 1, json.dumps(line).encode())
+    (record,) = [r for c in children.values() for r in c.records]
+    assert record in children[stream].records
+    extra = record.get("extra") or {}
+    for key, value in line.items():
+        if key in ("type", "data") or (key == "timestamp" and record["timestamp"]):
+            continue
+        if key in ("table", "id") and stream == "archive_queue":
+            continue
+        if stream == "archive_session_events" and key in mapped:
+            assert record[key] == value
+            continue
+        assert extra.get(key if key not in (values_of(line) or {}) else "line:" + key) == value, \
+            f"line key {key!r} lost"
+    values = values_of(line)
+    if stream == "archive_queue" and isinstance(values, dict):
+        for key, value in values.items():
+            if key in mapped:
+                assert record[key] == value
+            else:
+                assert extra.get(key) == value, f"row key {key!r} lost"
+    if "origin" in line:  # a row field and a line key of one name: both kept
+        assert extra["origin"] == "row" and extra["line:origin"] == "line"

@@ -407,9 +407,11 @@ class App(VendorApp):
             parts.append(f"<rep_survey_list>{self._survey_xml(i, 'rep')}</rep_survey_list>")
         if i % 10 == 3:
             parts.append(f"<priority_note>undocumented {i}</priority_note>")  # unknown to the doc
+            parts.append(f"<undocumented_escalation>level {i % 3}</undocumented_escalation>")
         parts.append("<session_details>")
-        for ts, kind, inner in self.session_events(i, start, end):
-            parts.append(f'<event timestamp="{self._iso(ts)}" event_type="{kind}">{inner}</event>')
+        for k, (ts, kind, inner) in enumerate(self.session_events(i, start, end)):
+            odd = f' undocumented_origin="console-{k}"' if k == 0 else ""
+            parts.append(f'<event timestamp="{self._iso(ts)}" event_type="{kind}"{odd}>{inner}</event>')
         parts.append("</session_details></session>")
         return "".join(parts)
 
@@ -440,6 +442,8 @@ class App(VendorApp):
         else:
             parts.append(f'<data><value name="user_id" value="{rep + 1}"/>'
                          f'<value name="support_teams" value=";{escape(TEAMS[team])}"/></data>')
+        if j % 3 == 0:
+            parts.append(f"<undocumented_channel>queue-{team + 1}</undocumented_channel>")
         parts.append("</event>")
         return team, "".join(parts)
 
@@ -455,18 +459,21 @@ class App(VendorApp):
                 f'<jump_group type="{group}" id="{item % 4 + 1}">'
                 f"Group {item % 4 + 1}{escape(self.name_suffix)}</jump_group>"
                 f'<performed_by type="user" id="{item % REPS + 1}">Rep {item % REPS + 1}</performed_by>'
-                f"<data>{escape(data)}</data></jump_item_event>")
+                f"<data>{escape(data)}</data>"
+                + (f"<undocumented_tag>tier-{item % 3}</undocumented_tag>" if j % 3 == 0 else "")
+                + "</jump_item_event>")
 
     def vault_event_xml(self, j: int, ts: int) -> str:
         kind = VAULT_EVENTS[j % len(VAULT_EVENTS)]
         actor = '<performed_by type="system" id="0">System</performed_by>' if j % 3 == 0 else \
             f'<performed_by type="user" id="{j % REPS + 1}">Rep {j % REPS + 1}</performed_by>'
+        odd = f"<undocumented_vault_region>r{j % 2}</undocumented_vault_region>" if j % 4 == 0 else ""
         # the document names "Account" (the Vault account's id) without saying element or attribute: both
         if j % 2:
             return (f'<vault_account_activity timestamp="{self._iso(ts)}" event_type="{kind}" '
-                    f'Account="{j % 25 + 1}">{actor}<data>detail {j}</data></vault_account_activity>')
+                    f'Account="{j % 25 + 1}">{actor}<data>detail {j}</data>{odd}</vault_account_activity>')
         return (f'<vault_account_activity timestamp="{self._iso(ts)}" event_type="{kind}">'
-                f"<Account>{j % 25 + 1}</Account>{actor}<data>detail {j}</data></vault_account_activity>")
+                f"<Account>{j % 25 + 1}</Account>{actor}<data>detail {j}</data>{odd}</vault_account_activity>")
 
     # ------------------------------------------------------------ licence usage
     def peaks(self, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -507,14 +514,15 @@ class App(VendorApp):
         for n in range(self.archive_events):
             ts = slot + n * 600 // max(self.archive_events, 1)
             if n == truncate_at:
-                yield {"type": "truncate_model", "timestamp": ts}
+                yield {"type": "truncate_model", "timestamp": ts, "undocumented_reason": "service restart"}
                 continue
             kind, name = ARCHIVE_CYCLE[n % len(ARCHIVE_CYCLE)]
             row_id = n + 1
             if kind == "session_event":
                 yield {"type": "session_event", "timestamp": ts, "lsid": self.lsid(n), "name": name,
                        "data": {"body": f"archived {n}", "performed_by": {"gsnumber": 1, "type": "representative"},
-                                "destination": {"gsnumber": 100, "type": "customer"}, "size": n}}
+                                "destination": {"gsnumber": 100, "type": "customer"}, "size": n},
+                       "undocumented_node": f"node-{n % 3}"}
                 continue
             if kind == "model_delete":
                 yield {"type": kind, "timestamp": ts, "data": {name: {str(row_id): None}}}
@@ -533,7 +541,15 @@ class App(VendorApp):
                 fields = dict(list(fields.items())[:2])
             elif (n // len(ARCHIVE_CYCLE)) % BLANK_EVERY == 1:  # all fields, some of them blank
                 fields = {f: "" if k % 3 == 1 else v for k, (f, v) in enumerate(fields.items())}
-            yield {"type": kind, "timestamp": ts, "data": {name: {str(row_id): fields}}}
+            if kind == "model_insert" and (n // len(ARCHIVE_CYCLE)) % 2 == 0:
+                fields["undocumented_revision"] = n  # a field the document does not name, in the row
+            if kind == "model_update" and name == "queue":
+                # one row per line, named outright, with a key of its own: a layout the document never shows
+                yield {"type": kind, "timestamp": ts, "table": name, "id": row_id, "data": fields,
+                       "undocumented_source": "replica"}
+                continue
+            yield {"type": kind, "timestamp": ts, "data": {name: {str(row_id): fields}},
+                   **({"undocumented_sequence": n} if n % 3 == 0 else {})}
 
     def archive_all_lines(self, slot: int) -> t.Iterator[t.Any]:
         yield from self.archive_lines(slot)
@@ -550,7 +566,7 @@ class App(VendorApp):
             elif line["type"] == "session_event":
                 key = "session_event"
             else:
-                key = next(iter(line["data"]))
+                key = line.get("table") or next(iter(line["data"]))
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -755,8 +771,9 @@ class App(VendorApp):
     def _report_SupportSessionListing(self, params: dict) -> Response:
         def row(i: int) -> str:
             key = f' external_key="TICKET-{i}"' if i % 3 else ""
+            odd = f"<undocumented_archived>{i % 2}</undocumented_archived>" if i % 5 == 0 else ""
             return (f'<session_summary lsid="{self.lsid(i)}" has_recording="{int(i % 2 == 0)}"{key}>'
-                    f"<lseq>{i + 1}</lseq></session_summary>")
+                    f"<lseq>{i + 1}</lseq>{odd}</session_summary>")
         return self._stream("session_summary_list", "", (row(i) for i in self._session_indexes(params)))
 
     def _report_SupportSessionSummary(self, params: dict) -> Response:
@@ -781,7 +798,9 @@ class App(VendorApp):
             rows.append(f'<summary id="{key}" type="{kind}"><display_name>{name}</display_name>'
                         f"<total_sessions>{len(lengths)}</total_sessions>"
                         f"<avg_sessions_per_weekday>{len(lengths) / 5:.1f}</avg_sessions_per_weekday>"
-                        f"<avg_duration>{avg // 3600:02d}:{avg % 3600 // 60:02d}:{avg % 60:02d}</avg_duration></summary>")
+                        f"<avg_duration>{avg // 3600:02d}:{avg % 3600 // 60:02d}:{avg % 60:02d}</avg_duration>"
+                        f"<undocumented_peak_concurrency>{min(len(lengths), 3)}</undocumented_peak_concurrency>"
+                        "</summary>")
         return self._stream("summary_list", "", rows)
 
     def _survey_report(self, params: dict, kind: str) -> Response:
@@ -821,7 +840,9 @@ class App(VendorApp):
                        f"<customer_list>{self._customer_xml(i, rng)}</customer_list>"
                        f"<rep_list>{self._rep_xml(rep, True, end - start) if self.accepted(i) else ''}</rep_list>"
                        f'<team_list><team id="{team + 1}" primary_team="1">{escape(TEAMS[team])}</team></team_list>'
-                       f"<rep_resolved>0</rep_resolved><question_list>{questions}</question_list></exit_survey>")
+                       f"<rep_resolved>0</rep_resolved><question_list>{questions}</question_list>"
+                       + (f"<undocumented_survey_version>{i % 4}</undocumented_survey_version>" if i // 2 % 2 == 0 else "")
+                       + "</exit_survey>")
         return self._stream("exit_survey_list", "", rows())
 
     def _report_SupportCustExitSurvey(self, params: dict) -> Response:
@@ -847,7 +868,8 @@ class App(VendorApp):
                     f"<public_display_name>Alex {r + 1}</public_display_name><private_display_name>Rep {r + 1}"
                     f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip><private_ip>192.0.2.{r + 1}</private_ip>"
                     "</representative>" for r in range(team, REPS, len(TEAMS) * 2))
-                yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team] + self.name_suffix)}>'
+                yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team] + self.name_suffix)}'
+                       f' undocumented_region="eu-{team % 2}">'
                        f"<logged_in_representatives>{logged}</logged_in_representatives><events>"
                        + "".join(by_team[team]) + "</events></team_activity>")
         return self._stream("team_activity_list", head, rows())
@@ -878,6 +900,7 @@ class App(VendorApp):
                 f'<license_count license_type="representative">{n}</license_count>'
                 f'<license_count license_type="representative" reason="login">{n - 1}</license_count>'
                 f'<license_count license_type="representative" reason="extended_contact">1</license_count>'
+                f"<undocumented_capacity>{n + 5}</undocumented_capacity>"
                 "</license_time_interval>" for _, (n, m) in sorted(groups.items())]
         rows.append("</license_time_intervals>")
         return self._stream("license_usage", head, rows)
@@ -896,10 +919,12 @@ class App(VendorApp):
             for s in range(max(lo, (first + 1799) // 1800 * 1800), min(hi, last + 1), 1800):
                 index = (s - lo) // 1800 + 1
                 rows.append(f"<state_archive>{self._time_el('time', s)}<index>{index}</index>"
-                            f"<event_archive_index>{(s - lo) // 600 + 1}</event_archive_index></state_archive>")
+                            f"<event_archive_index>{(s - lo) // 600 + 1}</event_archive_index>"
+                            f"<undocumented_size>{index * 1000}</undocumented_size></state_archive>")
         for s in slots:
             rows.append(f"<event_archive>{self._time_el('time', s)}{self._time_el('end_time', s + 599)}"
-                        f"<index>{(s - lo) // 600 + 1}</index></event_archive>")
+                        f"<index>{(s - lo) // 600 + 1}</index>"
+                        f"<undocumented_size>{(s - lo) // 600 * 100}</undocumented_size></event_archive>")
         return self._stream("archives", "", rows)
 
     def _report_Archive(self, params: dict) -> Response:
