@@ -45,6 +45,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.port = free_port()
         self.host = "127.0.0.1"
+        self.running = False
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         cmd = [str(self.bin / args[0]), *args[1:]]
@@ -56,11 +57,18 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "--no-sync", "-E", "UTF8")
+        self.resume()
+        self.sql(f"create database {self.database}", database="postgres")
+        return self
+
+    def resume(self) -> None:
+        """Start the server (again, after ``halt``) and wait until it accepts connections."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        self.running = True
         deadline = time.monotonic() + 30
         while True:
             probe = subprocess.run(
@@ -72,12 +80,16 @@ class PostgresServer:
             if time.monotonic() > deadline:
                 raise RuntimeError("PostgreSQL did not become ready")
             time.sleep(0.2)
-        self.sql(f"create database {self.database}", database="postgres")
-        return self
+
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would), keeping its data for ``resume``."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        self.running = False
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+            if self.running:
+                self.halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

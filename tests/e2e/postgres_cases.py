@@ -3,8 +3,10 @@
 
 Every tap of meltano.yml into a real PostgreSQL server with target-postgres:
 exact rows per table, real column types, upserts on reruns, and a `meltano
-run` killed with SIGKILL in the middle of a sync that the next run completes
-with every record exactly once."""
+run` killed with SIGKILL in the middle of a sync (the whole run, or only its
+loader) that the next run completes with every record exactly once; and
+PostgreSQL down at the start or stopped in the middle of a run: a clear
+error, and a state that claims no record the database does not hold."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ needs_postgres = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not
 
 TAPS = meltano_taps()
 KILL_WAIT_SECONDS = 120
+#: crash runs flush (and move the state) every few rows, so that a kill lands between flushes
+SMALL_BATCHES = {"TARGET_POSTGRES_BATCH_SIZE_ROWS": "200"}
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +83,49 @@ def assert_column_types(postgres, schema, database, catalog, streams):
     assert checked, f"no date-time or object column to check in {schema}"
 
 
+def duplicate_keys(postgres, schema, database, catalog, streams) -> dict[str, int]:
+    """{table: primary keys held by more than one row}, for the tables that have any."""
+    columns: dict[tuple[str, str], str] = {
+        (table, _norm(column)): column
+        for table, column in postgres.sql(
+            "select table_name, column_name from information_schema.columns "
+            f"where table_schema = '{schema}'", database)
+    }
+    found = {}
+    for entry in catalog["streams"]:
+        table = entry["tap_stream_id"]
+        keys = entry.get("key_properties") or []
+        if table not in streams or not keys:
+            continue
+        cols = ", ".join(f'"{columns[(table, _norm(k))]}"' for k in keys)
+        (count,), = postgres.sql(
+            f'select count(*) from (select {cols} from "{schema}"."{table}" group by {cols} '
+            "having count(*) > 1) d", database)
+        if int(count):
+            found[table] = int(count)
+    return found
+
+
+def loader_pid(session: int, executable: str, log, timeout: float = 60) -> int:
+    """The pid of the loader process ``executable`` that the meltano run leading
+    session ``session`` started (its argv names ``.../bin/<executable>``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == session:
+                continue
+            try:
+                if os.getsid(int(entry)) != session:
+                    continue
+                argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            if any(arg.decode(errors="replace").endswith(f"/bin/{executable}") for arg in argv):
+                return int(entry)
+        time.sleep(0.1)
+    raise AssertionError(f"no {executable} process in the run within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
 def wait_for_request(sandboxes: Sandboxes, vendor: str, predicate, timeout: float, log) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,7 +143,8 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     base_env = {**sandboxes.env(), **postgres.meltano_env(), "MELTANO_ENVIRONMENT": "sandbox"}
     run_db = f"load_{schema}"
     crash_db = f"crash_{schema}"
-    for database in (run_db, crash_db):
+    loader_db = f"loaderkill_{schema}"
+    for database in (run_db, crash_db, loader_db):
         postgres.sql(f"create database {database}", database="postgres")
     env = {**base_env, "TARGET_POSTGRES_DATABASE": run_db}
     run_id = uuid.uuid4().hex[:8]  # meltano's system database outlives the test
@@ -109,7 +157,8 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     expected = sandboxes.expected_counts()[vendor]
     loaded = table_counts(postgres, schema, run_db)
     assert {s: loaded.get(s, 0) for s in expected} == expected
-    assert_column_types(postgres, schema, run_db, catalog_of(tap, env), expected)
+    catalog = catalog_of(tap, env)
+    assert_column_types(postgres, schema, run_db, catalog, expected)
 
     # 2. the same load again: primary keys make it an upsert, not duplicates
     meltano("run", "--full-refresh", "--state-id-suffix", suffix, tap, "target-postgres", env=env, quiet=True)
@@ -117,7 +166,7 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     assert {s: again.get(s, 0) for s in expected} == expected
 
     # 3. SIGKILL in the middle of a sync, then the next run completes it
-    crash_env = {**base_env, "TARGET_POSTGRES_DATABASE": crash_db}
+    crash_env = {**base_env, **SMALL_BATCHES, "TARGET_POSTGRES_DATABASE": crash_db}
     crash_suffix = f"crash-{run_id}"
     _clear_log(sandboxes, vendor)
     sandboxes.admin(vendor, "faults", [{"kind": "slow", "delay": 30, "skip": max(requests_per_sync // 2, 1)}])
@@ -139,9 +188,36 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     meltano("run", "--force", "--state-id-suffix", crash_suffix, tap, "target-postgres", env=crash_env, quiet=True)
     resumed = table_counts(postgres, schema, crash_db)
     assert {s: resumed.get(s, 0) for s in expected} == expected
+    assert duplicate_keys(postgres, schema, crash_db, catalog, expected) == {}
     state = subprocess.run([MELTANO, "state", "get", f"sandbox:{tap}-to-target-postgres:{crash_suffix}"],
                            cwd=ROOT, env={**os.environ, **crash_env}, capture_output=True, text=True, check=True)
     assert '"bookmarks"' in state.stdout
+
+    # 3b. only the loader is killed (SIGKILL) in the middle of a load; the run fails, the next completes it
+    loader_env = {**base_env, **SMALL_BATCHES, "TARGET_POSTGRES_DATABASE": loader_db}
+    loader_suffix = f"loaderkill-{run_id}"
+    _clear_log(sandboxes, vendor)
+    sandboxes.admin(vendor, "faults", [{"kind": "slow", "delay": 5, "skip": max(requests_per_sync // 2, 1)}])
+    log = tmp_path / "loader-kill.log"
+    proc = subprocess.Popen(
+        [MELTANO, "run", "--state-id-suffix", loader_suffix, tap, "target-postgres"],
+        cwd=ROOT, env={**os.environ, **loader_env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_request(sandboxes, vendor, lambda e: e.get("fault") == "slow", KILL_WAIT_SECONDS, log=log)
+        os.kill(loader_pid(proc.pid, "target-postgres", log), signal.SIGKILL)
+        proc.wait(timeout=KILL_WAIT_SECONDS)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        _clear_faults(sandboxes, vendor)
+    assert proc.returncode != 0, f"meltano run succeeded with its loader killed:\n{log.read_text()[-3000:]}"
+    meltano("run", "--force", "--state-id-suffix", loader_suffix, tap, "target-postgres", env=loader_env, quiet=True)
+    resumed = table_counts(postgres, schema, loader_db)
+    assert {s: resumed.get(s, 0) for s in expected} == expected
+    assert duplicate_keys(postgres, schema, loader_db, catalog, expected) == {}
 
     # 4. time passes: the incremental run brings exactly the new rows
     sandboxes.admin(vendor, "advance", {})
@@ -157,3 +233,90 @@ def _clear_log(sandboxes: Sandboxes, vendor: str) -> None:
 
 def _clear_faults(sandboxes: Sandboxes, vendor: str) -> None:
     sandboxes.admin(vendor, "faults", method="DELETE")
+
+
+#: what a failed connection to PostgreSQL says (psycopg / libpq), at connect or in a session
+CONNECTION_ERROR = re.compile(
+    r"connection (to server .* failed|refused|failed)|could not connect|server closed the connection"
+    r"|terminating connection|OperationalError", re.I)
+#: the tap of the server-down cases: one sorted stream, a bookmark and a page to resume at
+OUTAGE_TAP = "tap-ekran"
+
+
+def stored_state(tap: str, suffix: str, env: dict) -> dict | None:
+    proc = subprocess.run([MELTANO, "state", "get", f"sandbox:{tap}-to-target-postgres:{suffix}"],
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or "{" not in proc.stdout:
+        return None
+    return json.loads(proc.stdout[proc.stdout.index("{"):])
+
+
+def failed_run(tap: str, suffix: str, env: dict, log) -> subprocess.CompletedProcess:
+    proc = subprocess.run([MELTANO, "run", "--state-id-suffix", suffix, tap, "target-postgres"], cwd=ROOT,
+                          env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                          timeout=KILL_WAIT_SECONDS * 3, check=False)
+    return proc
+
+
+@needs_postgres
+def test_postgres_down_or_stopped_mid_run_fails_clearly_and_state_holds(sandboxes, tmp_path):
+    tap = OUTAGE_TAP
+    vendor = TAPS[tap]
+    schema = schema_of(tap)
+    server = PostgresServer().start()  # this case stops its server: not the module's
+    try:
+        prefix = tap.upper().replace("-", "_")
+        env = {
+            **sandboxes.env(), **server.meltano_env(), **SMALL_BATCHES, "MELTANO_ENVIRONMENT": "sandbox",
+            # many pages: a resumed sync starts at the page its state names (no re-read before it,
+            # which could hide a state that claims too much)
+            f"{prefix}_PAGE_SIZE": "100",
+        }
+        suffix = f"outage-{uuid.uuid4().hex[:8]}"
+        expected = sandboxes.expected_counts()[vendor]
+
+        # 1. PostgreSQL stops in the middle of the first sync: the run fails and says why
+        _clear_log(sandboxes, vendor)
+        sandboxes.admin(vendor, "faults", [{"kind": "slow", "delay": 3, "skip": 3}])
+        log = tmp_path / "stopped.log"
+        proc = subprocess.Popen([MELTANO, "run", "--state-id-suffix", suffix, tap, "target-postgres"], cwd=ROOT,
+                                env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            wait_for_request(sandboxes, vendor, lambda e: e.get("fault") == "slow", KILL_WAIT_SECONDS, log=log)
+            loaded_before_stop = table_counts(server, schema, server.database).get("sessions", 0)
+            server.halt()
+            proc.wait(timeout=KILL_WAIT_SECONDS * 3)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+            _clear_faults(sandboxes, vendor)
+        output = log.read_text()
+        assert proc.returncode != 0, f"the run succeeded with PostgreSQL stopped:\n{output[-3000:]}"
+        assert CONNECTION_ERROR.search(output), f"no connection error in the output:\n{output[-3000:]}"
+
+        # the stored state claims only what the database holds: resumed from it (no lookback),
+        # the next sync brings every record, exactly once
+        server.resume()
+        state = stored_state(tap, suffix, env)
+        at_failure = table_counts(server, schema, server.database).get("sessions", 0)
+        assert at_failure >= loaded_before_stop
+        meltano("run", "--force", "--state-id-suffix", suffix, tap, "target-postgres", env=env, quiet=True)
+        after = table_counts(server, schema, server.database)
+        assert {s: after.get(s, 0) for s in expected} == expected, (state, at_failure)
+        catalog = catalog_of(tap, env)
+        assert duplicate_keys(server, schema, server.database, catalog, expected) == {}
+
+        # 2. PostgreSQL down at the start: the run fails at once, naming the connection; the state stays
+        complete = stored_state(tap, suffix, env)
+        assert complete and complete != state
+        server.halt()
+        log = tmp_path / "down.log"
+        proc = failed_run(tap, suffix, env, log)
+        output = log.read_text()
+        assert proc.returncode != 0, f"the run succeeded with PostgreSQL down:\n{output[-3000:]}"
+        assert CONNECTION_ERROR.search(output), f"no connection error in the output:\n{output[-3000:]}"
+        assert stored_state(tap, suffix, env) == complete
+    finally:
+        server.stop()
