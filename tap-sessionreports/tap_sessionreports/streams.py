@@ -124,20 +124,23 @@ class ReportsStream(FudoListStream):
         rows are written: a sync killed in its CSV resumes it.
         """
         pending = self.not_ready()
-        listed: set[str] = set()
+        unlisted = set(pending)  # remembered ids the list has not handed out again
         for record in super().get_records(context):
             report_id = record.get("id")
             ready = is_ready(record)
             yield record  # the SDK syncs its rows before coming back here
             if report_id is None:
                 continue
-            report_id = str(report_id)
-            listed.add(report_id)
+            if report_id.__class__ is not str:
+                report_id = str(report_id)
             if ready:
-                pending.pop(report_id, None)
+                if pending:
+                    pending.pop(report_id, None)
             else:
                 pending[report_id] = record.get("modified_at")
-        waiting = [report_id for report_id in pending if report_id not in listed]
+            if unlisted:
+                unlisted.discard(report_id)
+        waiting = [report_id for report_id in pending if report_id in unlisted]
         if waiting:
             yield from self._recheck(waiting, pending)
 
