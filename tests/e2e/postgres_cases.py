@@ -21,6 +21,7 @@ import uuid
 import pytest
 
 from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, schema_of
+from tests.e2e.extras import postgres_tables_without_undocumented
 from tests.e2e.pgserver import PostgresServer, bin_dir
 
 needs_postgres = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
@@ -159,6 +160,8 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     assert {s: loaded.get(s, 0) for s in expected} == expected
     catalog = catalog_of(tap, env)
     assert_column_types(postgres, schema, run_db, catalog, expected)
+    # fields the schemas do not name reach the extra column
+    assert postgres_tables_without_undocumented(postgres, schema, run_db) == []
 
     # 2. the same load again: primary keys make it an upsert, not duplicates
     meltano("run", "--full-refresh", "--state-id-suffix", suffix, tap, "target-postgres", env=env, quiet=True)

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.demo import ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.e2e.extras import duckdb_tables_without_undocumented
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
@@ -62,6 +63,8 @@ def test_meltano_run_loads_every_record_then_only_new_ones(sandboxes, tap, tmp_p
     assert expected, f"the {vendor} sandbox names no expected counts"
     loaded = {table: n for (schema, table), n in warehouse_counts(warehouse).items() if schema == schema_of(tap)}
     assert {s: loaded.get(s, 0) for s in expected} == expected
+    # fields the schemas do not name reach the extra column
+    assert duckdb_tables_without_undocumented(warehouse, schema_of(tap)) == []
 
     sandboxes.admin(vendor, "advance", {})
     meltano("run", "--state-id-suffix", suffix, tap, "target-duckdb", env=env, quiet=True)
