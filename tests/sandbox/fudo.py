@@ -13,8 +13,10 @@ Fudo section of API-CONTRACT.md).
   serve them. Errors: ``{"result": "error", "error": "..."}`` with 4xx/5xx.
 - ``GET /api/v2/report/<id>/csv`` (also ``html``, ``pdf``): the report, the
   CSV streamed in chunks; 409 while the report is not ready.
-- ``DELETE /api/v2/report/<id>`` (documented): the report is gone from the
-  list (and its content answers 404).
+- ``DELETE /api/v2/report/<id>``, ``/api/v2/report/defined/<id>``,
+  ``/api/v2/report/subscription/<id>`` (documented; also the admin action
+  ``delete`` with ``{"stream", "id"}``): the entry is gone from its list (a
+  report's content answers 404).
 - Test hooks outside the vendor's API, under ``/_test/``: ``html`` (a 200
   login page, as a captive proxy answers), ``html502`` (a proxy's 502 page),
   ``not-envelope`` (200 JSON of another shape), ``error200`` (200 with
@@ -143,7 +145,7 @@ class App(VendorApp):
         self.extra_reports: list[int] = []  # modified_at of reports added by advance()
         self.report_changed: dict[int, int] = {}  # index -> new modified_at
         self.ready_in_place: set[int] = set()  # finished generating, modified_at unchanged
-        self.deleted: set[int] = set()  # indexes of reports deleted (DELETE /api/v2/report/<id>)
+        self.deleted_reports: set[int] = set()  # indexes of reports deleted (DELETE /api/v2/report/<id>)
         self._order: list[tuple[int, int]] | None = None  # (modified_at, index) sorted
         self.custom_definitions = definitions
         self.definition_changes: dict[int, int] = {}  # index -> new modified_at
@@ -167,7 +169,7 @@ class App(VendorApp):
         return i % 10 != 7 or i in self.report_changed or i in self.ready_in_place
 
     def report_exists(self, i: int) -> bool:
-        return 0 <= i < self.report_count and i not in self.deleted
+        return 0 <= i < self.report_count and i not in self.deleted_reports
 
     def report_rows(self, i: int) -> int:
         if self.rows_per_report is not None:
@@ -206,7 +208,8 @@ class App(VendorApp):
 
     def _report_order(self) -> list[tuple[int, int]]:
         if self._order is None:
-            order = [(self.report_modified(i), i) for i in range(self.report_count) if i not in self.deleted]
+            order = [(self.report_modified(i), i) for i in range(self.report_count)
+                     if i not in self.deleted_reports]
             order.sort()
             self._order = order
         return self._order
@@ -319,12 +322,16 @@ class App(VendorApp):
         """Delete report ``i`` (None when there is no such report)."""
         if not self.report_exists(i):
             return None
-        self.deleted.add(i)
+        self.deleted_reports.add(i)
         self._order = None
         return i
 
     def delete(self, stream: str, id: str) -> dict:  # noqa: A002
-        """A report definition or subscription is deleted: lists no longer show it."""
+        """A report, report definition or subscription is deleted: lists no longer show it."""
+        if stream == "reports":
+            if self.delete_report(int(id) - REPORT_ID_BASE) is None:
+                raise ValueError(f"no reports entry {id}")
+            return {"deleted": [stream, str(id)]}
         entries = {"defined_reports": lambda: [self.definition(k) for k in range(self.definition_count)],
                    "report_subscriptions": lambda: [self.subscription(k) for k in range(self.subscriptions)]}
         if stream not in entries or str(id) not in {e["id"] for e in entries[stream]()}:
@@ -357,7 +364,7 @@ class App(VendorApp):
                 "report_subscriptions": self.subscriptions - self._deleted_count("report_subscriptions"),
                 "report_rows": sum(self.report_rows(i) for i in ready),
             },
-            "reports_total": self.report_count - len(self.deleted),
+            "reports_total": self.report_count - len(self.deleted_reports),
             "ready_reports_in_window": len(ready),
             "not_ready_reports_in_window": len(in_window) - len(ready),
             "default_cutoff": _iso(cutoff),
@@ -377,12 +384,15 @@ class App(VendorApp):
         if request.headers.get("Authorization") != self.token:
             return self.error(401, "Authentication failed: invalid or missing API token")
         path = request.path.rstrip("/")
-        if request.method == "DELETE":
-            match = re.fullmatch(r"/api/v2/report/(\d+)", path)
+        if request.method == "DELETE":  # the documented DELETE of each model
+            match = re.fullmatch(r"/api/v2/report(?:/(defined|subscription))?/(\d+)", path)
             if not match:
                 return self.error(405, "Method DELETE not allowed here")
-            if self.delete_report(int(match.group(1)) - REPORT_ID_BASE) is None:
-                return self.error(404, f"Report {match.group(1)} not found")
+            stream = {None: "reports", "defined": "defined_reports", "subscription": "report_subscriptions"}
+            try:
+                self.delete(stream[match.group(1)], match.group(2))
+            except ValueError:
+                return self.error(404, f"Not found: {request.path}")
             return Response.json({"result": "success"})
         if request.method != "GET":
             return self.error(405, f"Method {request.method} not allowed here")
@@ -462,7 +472,7 @@ class App(VendorApp):
                 # by id (a tap re-checking reports): only those are built
                 wanted = {int(v) - REPORT_ID_BASE for v in (value or "").split(",") if v.strip().isdigit()}
                 indexes = sorted(i for i in wanted if 0 <= i < self.report_count)
-        rows = [self.report(i) for i in indexes if i not in self.deleted]
+        rows = [self.report(i) for i in indexes if i not in self.deleted_reports]
         return _materialized(rows, self._tie_shuffler())(terms, order_field, desc, offset, limit)
 
     def _tie_shuffler(self) -> random.Random | None:
