@@ -512,18 +512,26 @@ class _Prepend:
         return self.raw.read(size)
 
 
-def _archive_lines(response: t.Any, date: str, index: int) -> t.Iterator[bytes]:
+def _archive_source(response: t.Any, date: str, index: int, kind: str = "event") -> t.Any:
+    """The archive's decompressed bytes as a read() source, decompressed as they arrive; an
+    XML answer (an ``<error>``) fails with the appliance's message."""
     raw = response.raw
     raw.decode_content = True
     head = raw.read(2)
     if head == b"\x1f\x8b":
-        source: t.Any = gzip.GzipFile(fileobj=_Prepend(head, raw), mode="rb")
-    elif head.lstrip()[:1] == b"<":
+        return gzip.GzipFile(fileobj=_Prepend(head, raw), mode="rb")
+    if head.lstrip()[:1] == b"<":
         body = head + raw.read(65536)
         message = _xml_error_text(body) or body[:300].decode("utf-8", "replace")
-        raise BeyondTrustAPIError(f"BeyondTrust Archive {date}/{index} failed: {message}")
-    else:  # already decompressed on the way (Content-Encoding): plain JSON lines
-        source = _BufferedLines(_Prepend(head, raw))
+        what = "Archive" if kind == "event" else f"{kind} Archive"
+        raise BeyondTrustAPIError(f"BeyondTrust {what} {date}/{index} failed: {message}")
+    return _Prepend(head, raw)  # already decompressed on the way (Content-Encoding)
+
+
+def _archive_lines(response: t.Any, date: str, index: int) -> t.Iterator[bytes]:
+    source = _archive_source(response, date, index)
+    if isinstance(source, _Prepend):  # plain JSON lines
+        source = _BufferedLines(source)
     try:
         for line in source:
             if line.strip():

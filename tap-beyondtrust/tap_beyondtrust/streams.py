@@ -25,6 +25,7 @@ from singer_sdk import typing as th
 
 from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
+from tap_beyondtrust.state import STATE_CHILD_STREAMS, StateArchivesStream
 from tap_beyondtrust.client import (
     BeyondTrustAPIError,
     BeyondTrustStream,
@@ -92,6 +93,8 @@ class WindowedStream(BeyondTrustStream):
     """A report asked in ``[lo, lo + duration)`` windows of UNIX seconds."""
 
     window_param = "end_time"
+    #: the document's optional filters of this report: setting -> request parameter (sent only when set)
+    filters: t.ClassVar[dict[str, str]] = {}
     align = 0  # seconds windows are aligned to (and the bookmark floored to)
     fixed_window = 0  # seconds; 0: the window_days setting
     is_sorted = True
@@ -142,7 +145,12 @@ class WindowedStream(BeyondTrustStream):
         return self.read_report(context, window)
 
     def extra_params(self, context: t.Any) -> dict:
-        return {}
+        return self.filter_params()
+
+    def filter_params(self) -> dict:
+        config = self.config
+        return {param: config[setting] for setting, param in self.filters.items()
+                if config.get(setting) is not None}
 
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         lo, hi = window
@@ -190,6 +198,15 @@ class SessionIds(t.NamedTuple):
     """A request for the sessions named (``lsids``), in place of a window."""
 
     lsids: str
+
+
+class StartedWindow(t.NamedTuple):
+    """A request for the sessions started in ``[lo, hi)`` (``start_time``), of which
+    those not ended are kept: the unended pass when ``limit`` is set, which
+    ``lsids`` requests ignore (the document)."""
+
+    lo: int
+    hi: int
 
 
 class SessionReportStream(WindowedStream):
@@ -306,6 +323,7 @@ class SupportSessionsStream(SessionReportStream):
 
     name = "support_sessions"
     report = "SupportSession"
+    filters = {"support_session_limit": "limit"}
     primary_keys = ("lsid",)
     replication_key = "end_time"
     schema = SESSION_SCHEMA
@@ -324,6 +342,11 @@ class SupportSessionsStream(SessionReportStream):
         return iter(())  # the events are handed over in post_process, not synced per session
 
     def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+        if not listed:
+            return
+        if self.filter_params():  # limit is ignored with lsids: the window's started sessions, limited
+            yield from self.read_report(context, StartedWindow(*window))
+            return
         lsids = [row["lsid"] for row in listed]
         for k in range(0, len(lsids), LSIDS_PER_REQUEST):
             yield from self.read_report(context, SessionIds(",".join(lsids[k:k + LSIDS_PER_REQUEST])))
@@ -331,11 +354,15 @@ class SupportSessionsStream(SessionReportStream):
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         if isinstance(window, SessionIds):
             return {"generate_report": self.report, "lsids": window.lsids}
+        if isinstance(window, StartedWindow):
+            return {"generate_report": self.report, "start_time": window.lo, "duration": window.hi - window.lo,
+                    **self.filter_params()}
         return super().report_params(context, window)
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         with_events = self._events is not None
-        unended_only = isinstance(window, SessionIds)  # one that ended since comes via end_time windows
+        # one that ended since comes via end_time windows
+        unended_only = isinstance(window, (SessionIds, StartedWindow))
         for el in iter_elements(response, ("session",), self.report, "session_list"):
             if unended_only and _has_ended(el):
                 continue
@@ -508,18 +535,28 @@ class CustomerExitSurveysStream(WindowedStream):
     replication_key = "window_end"
     schema = SURVEY_SCHEMA
 
+    filters = {"survey_site_id": "site_id"}
+
+    def survey_passes(self) -> list[tuple[str, str]]:
+        """(report_type, id) asked per window: one representative or team when a setting names it."""
+        if self.config.get("survey_rep_id") is not None:
+            return [("rep", str(self.config["survey_rep_id"]))]
+        if self.config.get("survey_team_id") is not None:
+            return [("team", str(self.config["survey_team_id"]))]
+        return [("rep", "all"), ("team", "all")]
+
     def read_window(self, context: t.Any, window: tuple[int, int]) -> t.Iterator[dict]:
         seen: set[str | None] = set()
-        for report_type in ("rep", "team"):
-            for record in self.read_report(context, (window[0], window[1], report_type)):
+        for report_type, who in self.survey_passes():
+            for record in self.read_report(context, (window[0], window[1], report_type, who)):
                 if record["lsid"] not in seen:
                     seen.add(record["lsid"])
                     yield record
 
     def report_params(self, context: t.Any, window: t.Any) -> dict:
-        lo, hi, report_type = window
+        lo, hi, report_type, who = window
         return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
-                "report_type": report_type, "id": "all"}
+                "report_type": report_type, "id": who, **self.filter_params()}
 
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         return self.window_records(response, window, "exit_survey", "exit_survey_list", xr.survey_record)
@@ -535,6 +572,7 @@ class SupportTeamsStream(WindowedStream):
 
     name = "support_teams"
     report = "SupportTeam"
+    filters = {"team_id": "team_id"}
     window_param = "start_time"
     primary_keys = ("id",)
     replication_key = "window_end"
@@ -573,6 +611,7 @@ class TeamActivityStream(WindowedStream):
 
     name = "team_activity"
     report = "SupportTeam"
+    filters = {"team_id": "team_id"}
     window_param = "start_time"
     primary_keys = ("event_id",)
     replication_key = "timestamp"
@@ -621,6 +660,7 @@ def _without_group_name(record: dict) -> dict:
 class JumpItemsStream(WindowedStream):
     name = "jump_items"
     report = "JumpItem"
+    filters = {"jump_group": "jump_group", "jump_item": "jump_item", "jump_performed_by": "performed_by"}
     window_param = "start_time"
     primary_keys = ("event_id",)
     replication_key = "timestamp"
@@ -648,6 +688,7 @@ class JumpItemsStream(WindowedStream):
 class VaultAccountActivityStream(WindowedStream):
     name = "vault_account_activity"
     report = "VaultAccountActivity"
+    filters = {"vault_limit": "limit"}
     window_param = "start_time"
     primary_keys = ("event_id",)
     replication_key = "timestamp"
@@ -781,4 +822,6 @@ STREAM_TYPES: list[type] = [
     ArchiveListingStream,
     EventArchivesStream,
     *ARCHIVE_CHILD_STREAMS,
+    StateArchivesStream,
+    *STATE_CHILD_STREAMS,
 ]

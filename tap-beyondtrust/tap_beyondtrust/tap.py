@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import typing as t
 from functools import cached_property
@@ -17,6 +18,24 @@ from tap_beyondtrust.client import DEFAULT_TOKEN_PATH, OAuthClientCredentials
 from tap_beyondtrust.streams import STREAM_TYPES
 
 GROUP_BY = ("hour", "day", "month")
+STATE_ARCHIVES = ("latest", "daily", "all")
+#: the document's Jump Item types (jump_item=[id]:[type])
+JUMP_ITEM_TYPES = ("jump_client", "local_jump", "remote_jump", "local_vnc", "remote_vnc", "remote_rdp",
+                   "local_rdp", "shell_jump", "protocol_tunnel", "webjump", "vpro")
+#: string filters: setting -> (JSON schema pattern, the forms it takes, for the error)
+FILTER_PATTERNS = {
+    "jump_group": (r"^(shared|personal):[0-9]+$|^'(shared|personal):[0-9]+'$",
+                   "shared:<id> or personal:<id> (optionally quoted, as in the document's examples)"),
+    "jump_item": (rf"^[0-9]+:({'|'.join(JUMP_ITEM_TYPES)})$", f"<id>:<type>, type one of {', '.join(JUMP_ITEM_TYPES)}"),
+    "jump_performed_by": (r"^(user:[0-9]+|api_account:[0-9]+|system)$|^'(user:[0-9]+|api_account:[0-9]+|system)'$",
+                          "user:<id>, api_account:<id> or system (optionally quoted)"),
+    "support_session_limit": (r"^(all|rep:[0-9]+|team:(all|[0-9]+)|members:[0-9]+|site:[0-9]+)$",
+                              "all, rep:<id>, team:all, team:<id>, members:<team id> or site:<id>"),
+    "vault_limit": (r"^(all|rep:[0-9]+|team:(all|[0-9]+)|members:[0-9]+|site:[0-9]+)$",
+                    "all, rep:<id>, team:all, team:<id>, members:<team id> or site:<id>"),
+}
+#: integer filters (ids: 1 or more)
+ID_FILTERS = ("survey_site_id", "survey_rep_id", "survey_team_id", "team_id")
 
 
 class RecordBufferingWriter(MsgSpecWriter):
@@ -62,6 +81,35 @@ class TapBeyondTrust(Tap):
                                 "many days back (and since the previous sync) and emits those not ended."),
         th.Property("license_group_by", th.StringType, default="day", allowed_values=list(GROUP_BY),
                     description="LicenseUsage grouping: hour, day or month."),
+        th.Property("survey_site_id", th.IntegerType(minimum=1),
+                    description="Exit surveys: only those of sessions of this public site (site_id; the "
+                                "default site is 1). Unset: every site."),
+        th.Property("survey_rep_id", th.IntegerType(minimum=1),
+                    description="Exit surveys: only those of sessions this representative last owned "
+                                "(report_type=rep&id=<id>). Unset: every representative and team."),
+        th.Property("survey_team_id", th.IntegerType(minimum=1),
+                    description="Exit surveys: only those of sessions of this team (report_type=team&id=<id>); "
+                                "not with survey_rep_id."),
+        th.Property("team_id", th.IntegerType(minimum=1),
+                    description="SupportTeam (support_teams, team_activity): only this team's activity."),
+        th.Property("jump_group", th.StringType(pattern=FILTER_PATTERNS["jump_group"][0]),
+                    description="JumpItem: only events of Jump Items in this group, shared:<id> or "
+                                "personal:<id>; sent as given."),
+        th.Property("jump_item", th.StringType(pattern=FILTER_PATTERNS["jump_item"][0]),
+                    description="JumpItem: only events of this Jump Item, <id>:<type> (e.g. 1:jump_client)."),
+        th.Property("jump_performed_by", th.StringType(pattern=FILTER_PATTERNS["jump_performed_by"][0]),
+                    description="JumpItem: only events performed by user:<id>, api_account:<id> or system "
+                                "(the performed_by parameter); sent as given."),
+        th.Property("support_session_limit", th.StringType(pattern=FILTER_PATTERNS["support_session_limit"][0]),
+                    description="SupportSession (support_sessions, support_session_events): the limit "
+                                "parameter, one of all, rep:<id>, team:all, team:<id>, members:<team id>, "
+                                "site:<id>."),
+        th.Property("vault_limit", th.StringType(pattern=FILTER_PATTERNS["vault_limit"][0]),
+                    description="VaultAccountActivity: the limit parameter (same forms as "
+                                "support_session_limit)."),
+        th.Property("state_archives", th.StringType, default="latest", allowed_values=list(STATE_ARCHIVES),
+                    description="Which state archives the state_* streams read: latest (the newest at each "
+                                "sync, a full snapshot), daily (the last of each day) or all."),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
                     description="Stream name to URL path (default /api/reporting); key 'token' for the "
                                 "OAuth token path (default /oauth2/token)."),
@@ -85,6 +133,8 @@ class TapBeyondTrust(Tap):
         """singer-sdk's schema check, with the secret masked: a schema error can
         quote the value (``987654321 is not of type 'string'``)."""
         errors = super()._validate_config(raise_errors=False)
+        if errors:  # the readable form of each broken rule, naming its setting, beside the schema's
+            errors += [error for error in check_config(self._config) if error not in errors]
         secret = str(self._config.get("client_secret") or "")
         if len(secret) >= 3:
             errors = [error.replace(secret, "<client_secret>") for error in errors]
@@ -137,6 +187,18 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append("window_days must be 1 or more")
     if config.get("license_group_by", "day") not in GROUP_BY:
         errors.append(f"license_group_by must be one of {', '.join(GROUP_BY)}")
+    for name in ID_FILTERS:
+        value = config.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            errors.append(f"{name} must be a numeric id (an integer, 1 or more), not {value!r}")
+    if config.get("survey_rep_id") is not None and config.get("survey_team_id") is not None:
+        errors.append("survey_rep_id and survey_team_id cannot both be set (the report filters by one of them)")
+    for name, (pattern, forms) in FILTER_PATTERNS.items():
+        value = config.get(name)
+        if value is not None and not (isinstance(value, str) and re.match(pattern, value)):
+            errors.append(f"{name} must be {forms}, not {value!r}")
+    if config.get("state_archives", "latest") not in STATE_ARCHIVES:
+        errors.append(f"state_archives must be one of {', '.join(STATE_ARCHIVES)}")
     if int(config.get("max_retries", 5)) < 1:
         errors.append("max_retries must be 1 or more")
     if float(config.get("request_timeout", 300)) <= 0:

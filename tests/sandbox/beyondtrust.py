@@ -167,6 +167,9 @@ class App(VendorApp):
         archive_count: int = 12,
         archive_events: int = 40,
         archive_odd_lines: bool = False,
+        state_rows: int = 12,
+        state_padding: int = 0,
+        state_null_tables: t.Sequence[str] = ("support_session_skill",),
         event_padding: int = 0,
         reject_reports: t.Sequence[str] = (),
         xml_namespace: str = NS,
@@ -208,6 +211,19 @@ class App(VendorApp):
                               for k in range(archive_count)]  # interval start times
         self.archive_events = archive_events
         self.archive_odd_lines = archive_odd_lines
+        # state archives: every 30 minutes over the span of the event archives, fixed at start
+        # (advance(state_archive=True) adds one); each holds state_rows rows per documented
+        # table (the same ids in each), none for the null tables, 3 of a table the document does
+        # not name; state_padding pads one text field of each row (large archives cheaply)
+        self.state_slots: list[int] = []
+        if self.archive_slots:
+            first, last = self.archive_slots[0], self.archive_slots[-1]
+            self.state_slots = list(range((first + 1799) // 1800 * 1800, last + 1, 1800))
+        self.state_rows = state_rows
+        self.state_padding = state_padding
+        self.state_null_tables = set(state_null_tables)
+        self.retired_state_rows: dict[str, set[int]] = {}
+        self.state_downloads: list[tuple[str, int]] = []
         self.days = days
         self.name_suffix = ""  # names shown "as they currently appear" (team activity, Jump Groups)
 
@@ -447,11 +463,13 @@ class App(VendorApp):
         parts.append("</event>")
         return team, "".join(parts)
 
+    def jump_event_parts(self, j: int) -> tuple[int, str, int, str]:
+        """(Jump Item id, group type, group id, event type) of Jump Item event ``j``."""
+        item = random.Random(self.seed * 37 + j).randrange(1, 30)
+        return item, "shared" if item % 3 else "personal", item % 4 + 1, JUMP_EVENTS[j % len(JUMP_EVENTS)]
+
     def jump_event_xml(self, j: int, ts: int) -> str:
-        rng = random.Random(self.seed * 37 + j)
-        item = rng.randrange(1, 30)
-        kind = JUMP_EVENTS[j % len(JUMP_EVENTS)]
-        group = "shared" if item % 3 else "personal"
+        item, group, _, kind = self.jump_event_parts(j)
         data = f"lsid={self.lsid(j)}" if kind == "Jump Item Session Started" else f"changed by job {j}"
         return (f"<jump_item_event>{self._time_el('timestamp', ts)}<jump_item>{item}</jump_item>"
                 f"<jump_item_name>Server {item}</jump_item_name><event_type>{kind}</event_type>"
@@ -507,7 +525,59 @@ class App(VendorApp):
         start = day + (index - 1) * minutes * 60
         if kind == "event":
             return start if start in set(self.archive_slots) else None
-        return start if self.archive_slots and self.archive_slots[0] <= start <= self.archive_slots[-1] else None
+        return start if start in set(self.state_slots) else None
+
+    # the document: "a single JSON object ... If a table does not have any data, its value is null"
+    def state_tables(self) -> list[str]:
+        return list(ARCHIVE_TABLES)  # the documented tables and representative_status
+
+    def state_row_ids(self, table: str) -> list[int]:
+        if table in self.state_null_tables:
+            return []
+        count = 3 if table == "representative_status" else self.state_rows
+        retired = self.retired_state_rows.get(table, set())
+        return [i for i in range(1, count + 1) if i not in retired]
+
+    def state_row(self, table: str, row_id: int, slot: int) -> dict:
+        fields: dict[str, t.Any] = {}
+        padded = False
+        for f in ARCHIVE_TABLES[table]:
+            if f.endswith("_timestamp"):
+                fields[f] = slot - 60 * row_id
+            elif f in ("connected", "elevated", "console_in_focus") or f.startswith("routing_"):
+                fields[f] = row_id % 2
+            elif f.endswith("_id") or f == "priority":
+                fields[f] = row_id % 7 + 1
+            else:
+                fields[f] = f"{f}-{row_id}"
+                if self.state_padding and not padded:
+                    fields[f] += "x" * self.state_padding
+                    padded = True
+        if row_id % 4 == 1:
+            fields["undocumented_shard"] = f"s{row_id % 3}"  # a field the document does not name
+        return fields
+
+    def state_archive_chunks(self, slot: int) -> t.Iterator[bytes]:
+        """The state archive's JSON object, generated as it is sent."""
+        yield b"{"
+        for k, table in enumerate(self.state_tables()):
+            sep = "," if k else ""
+            if table in self.state_null_tables:
+                yield f'{sep}"{table}":null'.encode()
+                continue
+            parts = [f'{sep}"{table}":{{']
+            size = 0
+            for n, row_id in enumerate(self.state_row_ids(table)):
+                row = ("," if n else "") + f'"{row_id}":' + json.dumps(self.state_row(table, row_id, slot),
+                                                                       separators=(",", ":"))
+                parts.append(row)
+                size += len(row)
+                if size >= 1 << 16:
+                    yield "".join(parts).encode()
+                    parts, size = [], 0
+            parts.append("}")
+            yield "".join(parts).encode()
+        yield b"}"
 
     def archive_lines(self, slot: int) -> t.Iterator[dict]:
         truncate_at = min(17, self.archive_events - 1) if (slot // 600) % TRUNCATE_EVERY == 0 else -1
@@ -571,7 +641,11 @@ class App(VendorApp):
         return counts
 
     # ------------------------------------------------------------ time passes
-    def advance(self, new: int = 5, abnormal: int = 1, **_: t.Any) -> dict:
+    def advance(self, new: int = 5, abnormal: int = 1, state_archive: bool = False,
+                retire_state_rows: dict[str, list[int]] | None = None, **_: t.Any) -> dict:
+        """``state_archive``: a new state archive is written (the last event archive's time, on
+        the half hour); ``retire_state_rows`` (table -> ids): those rows are gone from every
+        state archive from now on (a representative logged out, a session ended)."""
         now = int(time.time())
         with self._lock:
             closed = [i for i in range(OPEN_EVERY - 1, self.base_count, OPEN_EVERY) if i not in self.closed_at]
@@ -586,6 +660,11 @@ class App(VendorApp):
             self.extra_peaks.append((now - 1, 11))  # the current period's new peak
             if self.archive_slots:
                 self.archive_slots.append(self.archive_slots[-1] + 600)
+            if state_archive:
+                last = self.state_slots[-1] if self.state_slots else self.archive_slots[-1] // 1800 * 1800 - 1800
+                self.state_slots.append(last + 1800)
+            for table, ids in (retire_state_rows or {}).items():
+                self.retired_state_rows.setdefault(table, set()).update(int(i) for i in ids)
         return {"closed": len(closed), "new": new, "abnormal": abnormal, "now": now}
 
     def rename_teams_and_groups(self, suffix: str) -> None:
@@ -619,10 +698,7 @@ class App(VendorApp):
             "rep_exit_surveys": sum(1 for i in closed if self.has_survey(i, "rep")),
             "vault_account_activity": sum(1 for _ in self._family_times("vault", 0, 1 << 40)),
         }
-        listing = len(self.archive_slots)
-        if self.archive_slots:  # state archives every 30 minutes over the same span
-            listing += self.archive_slots[-1] // 1800 - (self.archive_slots[0] - 1) // 1800
-        counts["archive_listing"] = listing
+        counts["archive_listing"] = len(self.archive_slots) + len(self.state_slots)
         counts["event_archives"] = len(self.archive_slots)
         lines: dict[str, int] = {}
         for slot in self.archive_slots:
@@ -637,6 +713,11 @@ class App(VendorApp):
         if self.archive_odd_lines:
             for _, stream in ODD_LINES:
                 counts[stream] += len(self.archive_slots)
+        # state archives (state_archives: latest): the newest one, a row per row of each table
+        counts["state_archives"] = 1 if self.state_slots else 0
+        for table in self.state_tables():
+            stream = "state_other_tables" if table == "representative_status" else f"state_{table}"
+            counts[stream] = len(self.state_row_ids(table)) if self.state_slots else 0
         return counts
 
     def info(self) -> dict:
@@ -650,6 +731,8 @@ class App(VendorApp):
             "first_ts": self.first_ts,
             "init_now": self.init_now,
             "archive_slots": list(self.archive_slots),
+            "state_slots": list(self.state_slots),
+            "state_downloads": list(self.state_downloads),
         }
 
     # ------------------------------------------------------------ http
@@ -765,8 +848,34 @@ class App(VendorApp):
             return self._sessions_ended_in(lo, hi)
         return self._sessions_started_in(lo, hi)
 
+    def _limit_filter(self, params: dict) -> t.Callable[[int, int], bool] | None:
+        """The ``limit`` parameter (SupportSession's documented forms; VaultAccountActivity's list
+        was lost in the document's render: the same forms) as a test on (rep index, team index,
+        site id); None when not sent. ``rep`` keeps what that representative owned."""
+        limit = params.get("limit")
+        if limit is None:
+            return None
+        kind, _, who = limit.partition(":")
+        if limit == "all" or limit == "team:all":
+            return lambda rep, team, site: True
+        if kind in ("rep", "team", "members", "site") and who.isdigit():
+            n = int(who)
+            return {"rep": lambda rep, team, site: rep + 1 == n,
+                    "team": lambda rep, team, site: team + 1 == n,
+                    "members": lambda rep, team, site: rep % len(TEAMS) + 1 == n,
+                    "site": lambda rep, team, site: site == n}[kind]
+        raise _BadParams(f"Invalid value for limit: {limit!r}")
+
     def _report_SupportSession(self, params: dict) -> Response:
-        return self._stream("session_list", "", (self.session_xml(i) for i in self._session_indexes(params)))
+        keep = None if "lsid" in params or "lsids" in params else self._limit_filter(params)  # ignored with lsids
+
+        def wanted(i: int) -> bool:
+            rep, team = self.session_people(i)
+            if not self.accepted(i):
+                rep = -1  # no representative owned it
+            return keep is None or keep(rep, team, i % 2 + 1)
+        return self._stream("session_list", "", (self.session_xml(i) for i in self._session_indexes(params)
+                                                 if wanted(i)))
 
     def _report_SupportSessionListing(self, params: dict) -> Response:
         def row(i: int) -> str:
@@ -812,6 +921,9 @@ class App(VendorApp):
         indexes = self._session_indexes(params)
         by = params.get("report_type") if "lsid" not in params and "lsids" not in params else None
         who = params.get("id")
+        site = params.get("site_id")
+        if site is not None and not site.isdigit():
+            raise _BadParams("site_id must be a numeric ID")
 
         def rows() -> t.Iterator[str]:
             for i in indexes:
@@ -823,6 +935,8 @@ class App(VendorApp):
                 if by == "rep" and (not self.accepted(i) or who not in ("all", str(rep + 1))):
                     continue
                 if by == "team" and who not in ("all", str(team + 1)):
+                    continue
+                if site is not None and int(site) != i % 2 + 1:
                     continue
                 rng = random.Random(self.seed * 17 + i)
                 submitted = f'<submitted_by type="cust">Customer {i}</submitted_by>' if kind == "cust" else \
@@ -876,13 +990,31 @@ class App(VendorApp):
 
     def _report_JumpItem(self, params: dict) -> Response:
         which, lo, hi = self._range(params)
+        # the document's forms: jump_group='shared:[id]', jump_item=[id]:[type], performed_by='user:[id]'
+        # (its examples quote two of them: quoted or not, both are read)
+        group, item_filter, actor = (
+            (params.get(name) or "").strip("'") or None for name in ("jump_group", "jump_item", "performed_by"))
+
+        def wanted(j: int) -> bool:
+            item, group_type, group_id, _ = self.jump_event_parts(j)
+            if group is not None and group != f"{group_type}:{group_id}":
+                return False
+            if item_filter is not None and item_filter != f"{item}:{JUMP_TYPES[item % len(JUMP_TYPES)]}":
+                return False
+            return actor is None or actor == f"user:{item % REPS + 1}"
         return self._stream("jump_item_event_list", "",
-                            (self.jump_event_xml(j, ts) for j, ts in self._family_times("jump", lo, hi)))
+                            (self.jump_event_xml(j, ts) for j, ts in self._family_times("jump", lo, hi) if wanted(j)))
 
     def _report_VaultAccountActivity(self, params: dict) -> Response:
         _, lo, hi = self._range(params)
+        keep = self._limit_filter(params)
+
+        def wanted(j: int) -> bool:  # a representative's own events (the system's have none)
+            rep = -1 if j % 3 == 0 else j % REPS
+            return keep is None or keep(rep, rep % len(TEAMS) if rep >= 0 else -1, 1)
         return self._stream("vault_account_activity_list", "",
-                            (self.vault_event_xml(j, ts) for j, ts in self._family_times("vault", lo, hi)))
+                            (self.vault_event_xml(j, ts) for j, ts in self._family_times("vault", lo, hi)
+                             if wanted(j)))
 
     def _report_LicenseUsage(self, params: dict) -> Response:
         group_by = params.get("group_by")
@@ -914,9 +1046,8 @@ class App(VendorApp):
         hi = lo + DAY
         rows = []
         slots = [s for s in self.archive_slots if lo <= s < hi]
-        if self.archive_slots:
-            first, last = self.archive_slots[0], self.archive_slots[-1]
-            for s in range(max(lo, (first + 1799) // 1800 * 1800), min(hi, last + 1), 1800):
+        for s in self.state_slots:
+            if lo <= s < hi:
                 index = (s - lo) // 1800 + 1
                 rows.append(f"<state_archive>{self._time_el('time', s)}<index>{index}</index>"
                             f"<event_archive_index>{(s - lo) // 600 + 1}</event_archive_index>"
@@ -941,7 +1072,9 @@ class App(VendorApp):
 
         def lines() -> t.Iterator[bytes]:
             if kind == "state":
-                yield json.dumps({"support_session": None, "representative": {"1": {"username": "rep1"}}}).encode()
+                with self._lock:
+                    self.state_downloads.append((params.get("date") or "", index))
+                yield from self.state_archive_chunks(slot)
                 return
             batch = []
             for line in self.archive_all_lines(slot):

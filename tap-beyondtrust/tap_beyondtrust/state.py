@@ -1,0 +1,398 @@
+"""State archives: one gzip JSON object per archive, parsed as a stream, one stream per table.
+
+The document: ``Archive&type=state`` is "a single JSON object" of tables ->
+ids -> fields ("if a table does not have any data, its value is null"), up to
+4 GB decompressed, written every thirty minutes and kept for seven active days.
+``state_archives`` lists each date's state archives (ArchiveListing), picks
+those the ``state_archives`` setting asks for and downloads each one; the
+object is read with ijson's event parser as it is decompressed, one row at a
+time (never the whole object, nor a whole table, in memory), and each row is
+written straight to the stream of its table (``state_<table>``; a table the
+document does not name goes to ``state_other_tables``).
+
+``state_archives`` setting:
+
+- ``latest`` (default): the newest state archive at each sync, read whole.
+  The state_* streams are then full-table snapshots keyed by the row
+  (``row_key``): each sync upserts the appliance's tables as they were at that
+  archive, and with ``emit_activate_version_messages`` every state_* stream
+  gets an ACTIVATE_VERSION once the whole archive has been read (never for a
+  sync that broke off), so a row gone from the newest snapshot is marked
+  deleted (or removed) by a target that reads them (target-postgres).
+- ``daily``: the last state archive of each UTC date before today, from the
+  bookmark (or start_date) on; ``all``: every state archive from the bookmark
+  on. Both keep history: rows are keyed by archive and row
+  (``archive_date``, ``archive_index``, ``row_key``); the bookmark
+  (``archive_key`` = ``<date>/<index, 5 digits>``) moves past each archive
+  once it has been read whole, so a killed sync resumes at the archive it was
+  in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import typing as t
+
+import ijson
+from singer_sdk import Stream
+from singer_sdk import typing as th
+
+from tap_beyondtrust import xmlrows as xr
+from tap_beyondtrust.archives import (
+    BAD,
+    EXTRA,
+    TABLE_CONVERTERS,
+    TABLES,
+    TH_TYPES,
+    _archive_source,
+    _as_object,
+    _parse_date,
+)
+from tap_beyondtrust.client import (
+    BODY_ERRORS,
+    BeyondTrustAPIError,
+    BeyondTrustStream,
+    FastRecordMessages,
+    default_start,
+    fetch_rows,
+)
+
+LATEST, DAILY, ALL = "latest", "daily", "all"
+#: days back the latest state archive is looked for (the appliance keeps seven active days)
+LATEST_LOOKBACK_DAYS = 8
+PARSE_BUFFER = 1 << 16
+STATE_POSITION = (
+    th.Property("archive_date", th.StringType, required=True, description="The state archive's date."),
+    th.Property("archive_index", th.IntegerType, required=True, description="Its index on that date."),
+    th.Property("archive_time", th.DateTimeType, description="When the snapshot was taken (UTC)."),
+    th.Property("row_key", th.StringType, required=True, description="The row's id, as the object's key."),
+)
+SCALARS = frozenset(("null", "boolean", "integer", "double", "number", "string"))
+
+
+def state_mode(config: t.Mapping) -> str:
+    return str(config.get("state_archives") or LATEST)
+
+
+class StateChildStream(FastRecordMessages, Stream):
+    """Fed by state_archives; never requests anything itself."""
+
+    parent_stream_type = None  # set below, after StateArchivesStream exists
+    TYPE_CONFORMANCE_LEVEL = BeyondTrustStream.TYPE_CONFORMANCE_LEVEL
+    row_keys: tuple[str, ...] = ("row_key",)
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        if state_mode(self.config) == LATEST:  # a snapshot of the table: one row per row of the appliance's
+            self.primary_keys = self.row_keys
+        else:  # history: one row per archive and row
+            self.primary_keys = ("archive_date", "archive_index", *self.row_keys)
+
+    def get_records(self, context: t.Any) -> t.Iterable[dict]:
+        return iter(())
+
+
+def _table_stream(table: str, fields: dict[str, str]) -> type[StateChildStream]:
+    schema = th.PropertiesList(
+        *STATE_POSITION,
+        th.Property("id", th.IntegerType, description="The row's id (\"an integer that identifies this table row\")."),
+        *(th.Property(name, TH_TYPES[kind]) for name, kind in fields.items()),
+        EXTRA,
+    ).to_dict()
+    return type(f"State_{table}_Stream", (StateChildStream,), {
+        "name": f"state_{table}", "schema": schema, "table": table,
+        "__doc__": f"The {table} table of the state archives."})
+
+
+class StateOtherTablesStream(StateChildStream):
+    """Rows of tables the document does not name (and rows or tables that are not objects), kept
+    whole: the document names none of their fields, so all of them are in ``extra``."""
+
+    name = "state_other_tables"
+    row_keys = ("table", "row_key")
+    schema = th.PropertiesList(
+        *STATE_POSITION,
+        th.Property("table", th.StringType, required=True),
+        th.Property("id", th.IntegerType),
+        th.Property("extra", th.ObjectType(additional_properties=True),
+                    description="The row's fields; a value that is not an object is kept as {\"value\": ...}."),
+    ).to_dict()
+
+
+STATE_TABLE_STREAMS = [_table_stream(table, fields) for table, fields in TABLES.items()]
+
+
+class StateArchivesStream(BeyondTrustStream):
+    """One record per state archive read; its rows go to the state_* streams."""
+
+    name = "state_archives"
+    report = "Archive"
+    primary_keys = ("archive_date", "archive_index")
+    is_sorted = True
+    schema = th.PropertiesList(
+        th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
+        th.Property("archive_date", th.StringType, required=True),
+        th.Property("archive_index", th.IntegerType, required=True),
+        th.Property("time", th.DateTimeType, description="When the snapshot was taken (UTC)."),
+        th.Property("event_archive_index", th.IntegerType,
+                    description="The event archive that starts right after the snapshot."),
+        th.Property("tables", th.ObjectType(additional_properties=True),
+                    description="Table -> rows read (null: the table had no data)."),
+        th.Property("rows", th.IntegerType, description="Rows read, every table together."),
+        th.Property("extra", th.ObjectType(additional_properties=True),
+                    description="Elements of the archive's ArchiveListing entry the document does not name."),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mode = state_mode(self.config)
+        # latest: a full-table snapshot each sync; daily / all: incremental by archive
+        self.replication_key = None if self.mode == LATEST else "archive_key"
+        self._children: dict[str, Stream] = {}
+
+    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
+        return iter(())
+
+    def _route_targets(self) -> None:
+        self._children = {s.name: s for s in self.child_streams if s.selected}
+        for child in self._children.values():
+            child._write_schema_message()
+
+    def _listing(self, context: t.Any, date: str) -> list[dict]:
+        archives = fetch_rows(self, context, {"generate_report": "ArchiveListing", "date": date},
+                              ("state_archive",), "archives", lambda el: xr.archive_listing_record(el, date))
+        return sorted(archives, key=lambda a: a["index"] or 0)
+
+    # ------------------------------------------------------------ which archives
+    def _last_day(self) -> dt.date:
+        last = dt.datetime.now(dt.timezone.utc).date()
+        if self.config.get("end_date"):
+            last = min(last, _parse_date(self.config["end_date"]))
+        return last
+
+    def _first_day(self) -> dt.date:
+        return _parse_date(self.config["start_date"]) if self.config.get("start_date") else default_start().date()
+
+    def _latest(self, context: t.Any) -> list[dict]:
+        day = self._last_day()
+        first = self._first_day()
+        for _ in range(LATEST_LOOKBACK_DAYS):
+            if day < first:
+                break
+            archives = self._listing(context, day.isoformat())
+            if archives:
+                return [archives[-1]]
+            day -= dt.timedelta(days=1)
+        self.logger.warning("No state archive is listed on the appliance for the last %d days up to %s: "
+                            "nothing to read (is the state archive API enabled?)", LATEST_LOOKBACK_DAYS, day)
+        return []
+
+    def _since_bookmark(self, context: t.Any) -> t.Iterator[dict]:
+        bookmark = self.get_starting_replication_key_value(context)
+        if bookmark and "/" not in str(bookmark):  # no state yet: the SDK hands back start_date
+            bookmark = None
+        done = str(bookmark) if bookmark else ""
+        day = dt.date.fromisoformat(done[:10]) if done else self._first_day()
+        last = self._last_day()
+        today = dt.datetime.now(dt.timezone.utc).date()
+        first_listing = True
+        while day <= last:
+            if self.mode == DAILY and day >= today:
+                break  # today's last archive is not written yet
+            archives = self._listing(context, day.isoformat())
+            if first_listing and done and not any(_key(a) >= done for a in archives):
+                self.logger.warning(
+                    "State archives after %s are no longer on the appliance (it keeps only the last 7 active "
+                    "days). Sync state archives at least weekly.", done)
+            first_listing = False
+            chosen = archives[-1:] if self.mode == DAILY else archives
+            for archive in chosen:
+                if _key(archive) > done:
+                    yield archive
+            day += dt.timedelta(days=1)
+
+    # ------------------------------------------------------------ reading
+    def get_records(self, context: t.Any) -> t.Iterable[dict]:
+        self._route_targets()
+        archives: t.Iterable[dict] = self._latest(context) if self.mode == LATEST else self._since_bookmark(context)
+        for archive in archives:
+            version = None
+            if self.mode == LATEST and self.emit_activate_version_messages:
+                version = int(time.time() * 1000)
+                for child in self._children.values():
+                    child._stream_version = version
+            tables: dict[str, t.Any] = {}
+            rows = 0
+            for rows in self._read_state(context, archive, tables):
+                pass
+            if version is not None:  # the snapshot is whole: rows not in it are gone
+                for child in self._children.values():
+                    child._write_activate_version_message(version)
+            record = {"archive_key": _key(archive), "archive_date": archive["date"],
+                      "archive_index": archive["index"], "time": archive.get("time"),
+                      "event_archive_index": archive.get("event_archive_index"), "tables": tables,
+                      "rows": rows, "extra": archive.get("extra")}
+            if not self.selected and self.replication_key:
+                self._increment_stream_state(record, context=context)
+            yield record
+            if self.replication_key:
+                self._write_state_message()  # the archive is read: say so before the next one
+
+    def _read_state(self, context: t.Any, archive: dict, tables: dict) -> t.Iterator[int]:
+        """Stream one state archive's rows to the child streams; yields the row count as it grows.
+        A body that breaks off is asked again and the rows already written are skipped."""
+        date, index = archive["date"], archive["index"]
+        position = {"archive_date": date, "archive_index": index, "archive_time": archive.get("time")}
+        decorated = self.request_decorator(self._request)
+        tries = self.backoff_max_tries()
+        base = float(self.config.get("retry_backoff_seconds", 2))
+        written = 0
+        for attempt in range(tries):
+            prepared = self.build_prepared_request(
+                method="GET", url=self.get_url(context),
+                params={"generate_report": "Archive", "type": "state", "date": date, "index": index},
+                headers=self.http_headers)
+            response = decorated(prepared, context)
+            seen = 0
+            tables.clear()
+            try:
+                source = _archive_source(response, date, index, "state")
+                for table, row_key, value in state_rows(source, date, index):
+                    if row_key is None and value is None:  # a table with no data
+                        tables.setdefault(table, None)
+                        continue
+                    tables[table] = (tables.get(table) or 0) + 1
+                    seen += 1
+                    if seen <= written:
+                        continue
+                    self._route(position, table, row_key, value)
+                    written = seen
+                    if seen % 10000 == 0:
+                        yield seen
+                yield seen
+                return
+            except (*BODY_ERRORS, OSError) as exc:  # gzip.BadGzipFile is an OSError
+                if not isinstance(exc, BODY_ERRORS):
+                    raise BeyondTrustAPIError(
+                        f"BeyondTrust state Archive {date}/{index} is not a valid gzip file ({exc})") from None
+                if attempt + 1 >= tries:
+                    raise BeyondTrustAPIError(
+                        f"BeyondTrust state Archive {date}/{index}: the download broke off {tries} times "
+                        f"({type(exc).__name__}); the archive was not marked as read") from None
+                wait = base * 2**attempt
+                self.logger.warning("BeyondTrust state Archive %s/%s broke off after %d rows (%s); asking again "
+                                    "in %.2fs", date, index, seen, type(exc).__name__, wait)
+                time.sleep(wait)
+            finally:
+                response.close()
+
+    def _route(self, position: dict, table: str, row_key: str | None, value: t.Any) -> None:
+        converters = TABLE_CONVERTERS.get(table)
+        key = "*" if row_key is None else row_key
+        if converters is None or not isinstance(value, dict):
+            if converters is not None or row_key is None:
+                self._warn_shape(f"{table} rows that are not an object" if converters is not None
+                                 else f"a {table} table that is not an object of rows")
+            target = self._children.get("state_other_tables")
+            if target is not None:
+                target._write_record_message({**position, "table": table, "row_key": key, "id": xr.as_int(row_key),
+                                              "extra": _as_object(value)})
+            return
+        target = self._children.get(f"state_{table}")
+        if target is None:
+            return
+        record: dict[str, t.Any] = {**position, "row_key": key, "id": xr.as_int(row_key)}
+        extra = None
+        for name, field in value.items():
+            convert = converters.get(name)
+            if convert is None:
+                if extra is None:
+                    extra = {}
+                extra[name] = field
+            elif field is None:
+                record[name] = None
+            else:
+                converted = convert(field)
+                if converted is BAD:
+                    record[name] = None
+                    if extra is None:
+                        extra = {}
+                    extra[name] = field
+                    self._warn_shape(f"{table}.{name} values that are not of the documented type (kept in extra)")
+                else:
+                    record[name] = converted
+        record["extra"] = extra
+        target._write_record_message(record)
+
+    def _warn_shape(self, what: str) -> None:
+        warned = self.__dict__.setdefault("_shape_warnings", set())
+        if what in warned or len(warned) >= 20:
+            return
+        warned.add(what)
+        self.logger.warning("State archives hold %s, which the document does not describe: kept as sent in "
+                            "state_other_tables or in the row's extra (logged once)", what)
+
+
+def _key(archive: dict) -> str:
+    return f"{archive['date']}/{archive['index']:05d}"
+
+
+def state_rows(source: t.Any, date: str, index: int) -> t.Iterator[tuple[str, str | None, t.Any]]:
+    """(table, row id, row) of a state archive object, one row at a time.
+
+    A table whose value is null gives one (table, None, None); a table whose
+    value is not an object gives (table, None, value)."""
+    events = ijson.basic_parse(source, use_float=True, buf_size=PARSE_BUFFER)
+    try:
+        first = next(events, None)
+        if first is None:
+            raise BeyondTrustAPIError(f"BeyondTrust state Archive {date}/{index} is empty")
+        if first[0] != "start_map":
+            raise BeyondTrustAPIError(f"BeyondTrust state Archive {date}/{index} is not a JSON object "
+                                      f"(the document: one object of tables)")
+        for event, value in events:
+            if event == "end_map":
+                return
+            table = value  # map_key
+            event, value = next(events)
+            if event == "null":
+                yield table, None, None
+                continue
+            if event != "start_map":
+                yield table, None, _build(event, value, events)
+                continue
+            for event, value in events:
+                if event == "end_map":
+                    break
+                row_key = value
+                event, value = next(events)
+                yield table, row_key, _build(event, value, events)
+    except ijson.JSONError as exc:
+        raise BeyondTrustAPIError(f"BeyondTrust state Archive {date}/{index} is not valid JSON ({exc})") from None
+
+
+def _build(event: str, value: t.Any, events: t.Iterator[tuple[str, t.Any]]) -> t.Any:
+    """The value that starts with ``event``, read from ``events``."""
+    if event == "start_map":
+        obj: dict[str, t.Any] = {}
+        for event, value in events:
+            if event == "end_map":
+                return obj
+            key = value
+            event, value = next(events)
+            obj[key] = value if event in SCALARS else _build(event, value, events)
+        raise BeyondTrustAPIError("a state archive ends inside an object")
+    if event == "start_array":
+        items: list[t.Any] = []
+        for event, value in events:
+            if event == "end_array":
+                return items
+            items.append(value if event in SCALARS else _build(event, value, events))
+        raise BeyondTrustAPIError("a state archive ends inside an array")
+    return value
+
+
+STATE_CHILD_STREAMS: list[type[StateChildStream]] = [*STATE_TABLE_STREAMS, StateOtherTablesStream]
+for _child in STATE_CHILD_STREAMS:
+    _child.parent_stream_type = StateArchivesStream
