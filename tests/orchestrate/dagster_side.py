@@ -68,7 +68,7 @@ def summary(instance: dg.DagsterInstance, run_id: str) -> dict:
         if event is None:
             continue
         kind = event.event_type_value
-        if kind in STEP_EVENTS or (kind == "ENGINE_EVENT" and "concurrency" in (record.user_message or "").lower()):
+        if kind in STEP_EVENTS or (kind == "ENGINE_EVENT" and "pool" in (record.user_message or "").lower()):
             events.append({"type": kind, "step": record.step_key, "time": record.timestamp,
                            "message": (record.user_message or "")[:500]})
     return {"run_id": run_id, "status": run.status.value, "job": run.job_name,

@@ -10,6 +10,7 @@ private MELTANO_SYS_DIR_ROOT.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -211,6 +212,44 @@ def test_a_run_against_a_failing_api_is_retried_by_dagster_and_succeeds(postgres
         assert [e["step"] for e in events(result, "STEP_SUCCESS")] == [step]
         assert server.pending_faults() == 0
         assert [e["status"] for e in server.logged("activitylog")].count(500) == 4
+        assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
+    finally:
+        server.stop()
+
+
+def test_two_runs_of_one_account_never_overlap(postgres, setup, tmp_path):
+    server = start("activtrak", scale=600, seed=6, users=2, computers=2)
+    try:
+        env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url}
+        # the first run holds its account: its first activity log page takes 30 s
+        server.add_fault("slow", path="activitylog", delay=30)
+        first_log = tmp_path / "first.log"
+        with first_log.open("w") as out:
+            first = subprocess.Popen([str(DAGSTER_BIN / "python"), str(DAGSTER_SIDE), "execute", "orch_activtrak"],
+                                     cwd=ORCHESTRATE, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + KILL_WAIT_SECONDS
+            while not any(e["fault"] == "slow" for e in server.logged("activitylog")):
+                assert first.poll() is None, first_log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the first run never reached the activity log"
+                time.sleep(0.2)
+            # a second run of the same job, i.e. the same extractor, meanwhile
+            second = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "second.log")
+            first.wait(timeout=600)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+        (line,) = [x for x in first_log.read_text().splitlines() if x.startswith("RESULT ")]
+        first_result = json.loads(line[len("RESULT "):])
+        assert first_result["status"] == second["status"] == "SUCCESS", (first_result, second)
+        step = "tap_activtrak_target_postgres"
+        (first_end,) = [e["time"] for e in events(first_result, "STEP_SUCCESS")]
+        (second_start,) = [e["time"] for e in events(second, "STEP_START")]
+        # the second run's op waited in the pool of tap-activtrak until the first one's had ended
+        assert second_start >= first_end
+        blocked = [e for e in events(second, "ENGINE_EVENT") if e["step"] == step]
+        assert blocked and blocked[0]["message"] == "Step blocked by limit for pool meltano/tap-activtrak"
         assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
     finally:
         server.stop()
