@@ -58,10 +58,6 @@ def sanitized_uri(uri: str | None) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-class MeltanoError(Exception):
-    pass
-
-
 class MeltanoResource(dg.ConfigurableResource):
     """Where the Meltano project is and how its runs start."""
 
