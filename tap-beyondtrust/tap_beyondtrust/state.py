@@ -154,6 +154,16 @@ class StateArchivesStream(BeyondTrustStream):
     def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
         return iter(())
 
+    @property
+    def backfill(self) -> bool:
+        """An end_date before today: the newest state archive is not this sync's to snapshot."""
+        end = self.config.get("end_date")
+        return bool(end) and _parse_date(end) < dt.datetime.now(dt.timezone.utc).date()
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        return super().emit_activate_version_messages and not (self.mode == LATEST and self.backfill)
+
     def _route_targets(self) -> None:
         self._children = {s.name: s for s in self.child_streams if s.selected}
         for child in self._children.values():
@@ -175,6 +185,10 @@ class StateArchivesStream(BeyondTrustStream):
         return _parse_date(self.config["start_date"]) if self.config.get("start_date") else default_start().date()
 
     def _latest(self, context: t.Any) -> list[dict]:
+        if self.backfill:  # a past snapshot must neither overwrite today's rows nor delete them
+            self.logger.info("state_archives=latest reads no state archive in a sync with an end_date before "
+                             "today (a backfill); set state_archives to daily or all to read past ones")
+            return []
         day = self._last_day()
         first = self._first_day()
         for _ in range(LATEST_LOOKBACK_DAYS):

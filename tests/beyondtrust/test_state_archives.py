@@ -169,3 +169,14 @@ def test_odd_state_archive_shapes_are_kept_whole():
     assert rows == [("queue", "1", {"name": "a", "created_timestamp": "soon"}), ("queue", "2", ["x"]),
                     ("queue_x", None, None), ("support_session", None, [1, 2]),
                     ("mystery", "7", {"k": {"deep": [1, {"a": None}]}})]
+
+
+def test_a_backfill_reads_no_latest_snapshot(st):
+    """state_archives=latest with an end_date before today: a past snapshot must not overwrite
+    (or, through ACTIVATE_VERSION, delete) today's rows."""
+    yesterday = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()
+    run = ok(run_tap(TAP, config_for(st, start_date=yesterday, end_date=yesterday,
+                                     emit_activate_version_messages=True), streams=STATE_STREAMS))
+    assert downloads(st) == [] and messages(run, "RECORD") == []
+    assert messages(run, "ACTIVATE_VERSION") == []
+    assert "reads no state archive" in run.stderr
