@@ -110,6 +110,11 @@ class TapBeyondTrust(Tap):
         th.Property("state_archives", th.StringType, default="latest", allowed_values=list(STATE_ARCHIVES),
                     description="Which state archives the state_* streams read: latest (the newest at each "
                                 "sync, a full snapshot), daily (the last of each day) or all."),
+        th.Property("emit_activate_version_messages", th.BooleanType, default=False,
+                    description="singer-sdk's setting: ACTIVATE_VERSION messages for the streams read whole "
+                                "each sync (state_archives and the state_* snapshots of state_archives=latest; "
+                                "for state_*, sent once the whole snapshot has been read), so that a target can "
+                                "mark the rows gone from the newest snapshot deleted."),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
                     description="Stream name to URL path (default /api/reporting); key 'token' for the "
                                 "OAuth token path (default /oauth2/token)."),
