@@ -34,14 +34,23 @@ Licence usage: peaks are logged at moments inside the hour; LicenseUsage
 groups them by hour, day or month of the appliance's own time zone and answers
 each period's highest peak, with the moment it was logged (``timestamp`` and
 ``datetime``). Event archives: ``model_insert`` rows include every field, and
-some of them are blank (``""``), as the document allows.
+some of them are blank (``""``), as the document allows. Some rows of every
+report and archive carry an element, attribute or key the document does not
+name, called ``undocumented_*`` (the taps must keep them in ``extra``); one
+kind of event-archive line names its table and id outright, with a key of its
+own (a layout the document never shows).
 
 Options beside ``seed``/``scale`` (sessions)/``days``: ``token_lifetime``
 (seconds; short ones let tests expire a token mid-sync), ``utc_offset_minutes``
 (the appliance's offset), ``*_events_per_day`` (team, Jump Item, Vault),
 ``archive_count`` and ``archive_events`` (event archives of 10 minutes and
 their lines), ``archive_odd_lines`` (each event archive ends with lines in
-shapes the document does not describe: ``ODD_LINES``), ``event_padding`` (bytes of chat text per event: large answers
+shapes the document does not describe: ``ODD_LINES``), ``state_rows``, ``state_padding`` and
+``state_null_tables`` (state archives: one gzip JSON object of tables -> ids ->
+fields, every 30 minutes over the event archives' span, generated as sent; a
+table with no data is null; ``advance(state_archive=True,
+retire_state_rows={table: [ids]})`` writes a new one without those rows),
+``event_padding`` (bytes of chat text per event: large answers
 cheaply), ``reject_reports`` (reports answered with an ``<error>``, as for an
 account without the permission), ``xml_namespace`` (a wrong one breaks the
 contract on purpose).
