@@ -4,6 +4,7 @@ run tests/orchestrate/dagster_side.py in that venv."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -27,8 +28,10 @@ def dagster_venv() -> Path:
     if not (ORCHESTRATE / ".venv" / ".installed").exists():
         if shutil.which("make") is None:
             pytest.skip("orchestrate/.venv is missing and make is not installed to build it")
-        proc = subprocess.run(["make", "-C", str(ROOT), "dagster-venv"], capture_output=True, text=True,
-                              timeout=900, check=False)
+        with (ORCHESTRATE / ".venv.lock").open("w") as lock:  # one builder among pytest workers
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            proc = subprocess.run(["make", "-C", str(ROOT), "dagster-venv"], capture_output=True, text=True,
+                                  timeout=900, check=False)
         if proc.returncode != 0:
             pytest.skip(f"the Dagster venv cannot be built here: {proc.stderr[-1000:]}")
     return DAGSTER_BIN
