@@ -59,7 +59,11 @@ LOADERS = ("target-postgres", "target-duckdb")
 VARIANTS: list[tuple[str, str, dict[str, str]]] = [
     ("validate_records on", "target-postgres", {"TARGET_POSTGRES_VALIDATE_RECORDS": "true"}),
     ("use_copy off", "target-postgres", {"TARGET_POSTGRES_USE_COPY": "false"}),
+    ("no record metadata, activate_version off", "target-postgres",
+     {"TARGET_POSTGRES_ADD_RECORD_METADATA": "false", "TARGET_POSTGRES_ACTIVATE_VERSION": "false"}),
     ("batch_size_rows 100,000", "target-duckdb", {"TARGET_DUCKDB_BATCH_SIZE_ROWS": "100000"}),
+    ("DuckDB settings default", "target-duckdb", {"TARGET_DUCKDB_SETTINGS": "{}"}),
+    ("elt.buffer_size 100 MiB", "target-duckdb", {"MELTANO_ELT_BUFFER_SIZE": "104857600"}),
 ]
 
 
@@ -292,17 +296,36 @@ class Project:
     """A Meltano project to run: this one, or a copy of its meltano.yml at a
     past commit with the taps linked in. Plugins live in ``sys_dir``."""
 
-    def __init__(self, sys_dir: Path, rev: str | None = None) -> None:
+    def __init__(self, sys_dir: Path, rev: str | None = None, text: str | None = None,
+                 label: str | None = None) -> None:
         self.rev = rev
         self.sys_dir = sys_dir
         self.root = ROOT
+        self._label = label
         if rev is not None:
-            self.root = Path(tempfile.mkdtemp(prefix=f"meltano-{rev}-"))
             text = subprocess.run(["git", "show", f"{rev}:meltano.yml"], cwd=ROOT, capture_output=True,
                                   text=True, check=True).stdout
+        if text is not None:
+            self.root = Path(tempfile.mkdtemp(prefix="meltano-bench-"))
             (self.root / "meltano.yml").write_text(text)
             for tap in ROOT.glob("tap-*"):
                 (self.root / tap.name).symlink_to(tap)
+
+    @classmethod
+    def with_batch_messages(cls, sys_dir: Path, storage: Path) -> Project:
+        """This project with every extractor given singer-sdk's ``batch_config``
+        (jsonl, gzip, files in ``storage``): the BATCH variant of target-postgres.
+        meltano.yml declares no such setting (Meltano cannot give a tap a
+        setting for one loader only; README, Performance), so a copy does."""
+        import yaml
+
+        config = yaml.safe_load((ROOT / "meltano.yml").read_text())
+        batch = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": f"file://{storage}"}}
+        for extractor in config["plugins"]["extractors"]:
+            if "inherit_from" not in extractor:
+                extractor.setdefault("config", {})["batch_config"] = batch
+                extractor["settings"].append({"name": "batch_config", "kind": "object"})
+        return cls(sys_dir, text=yaml.safe_dump(config, sort_keys=False), label="BATCH messages (jsonl, gzip)")
 
     def env(self) -> dict[str, str]:
         return {"MELTANO_SYS_DIR_ROOT": str(self.sys_dir), "MELTANO_ENVIRONMENT": "sandbox",
@@ -322,6 +345,8 @@ class Project:
 
     @property
     def label(self) -> str:
+        if self._label:
+            return f", {self._label}"
         return f" (meltano.yml at {self.rev})" if self.rev else ""
 
 
@@ -371,6 +396,8 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
         tmp = Path(tmp_name)
         current = Project(tmp / "meltano")
         projects = [current] + ([Project(tmp / "meltano", baseline)] if baseline else [])
+        (tmp / "batches").mkdir()
+        batched = Project.with_batch_messages(tmp / "meltano", tmp / "batches")
         taps = [CASES_TAP[v] for v in chosen]
         for project in projects:
             project.install([*taps, *LOADERS])
@@ -399,6 +426,8 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
                         if variants:
                             runs.extend((f"{loader}, {label}", current, loader, env)
                                         for label, target, env in VARIANTS if target == loader)
+                            if loader == "target-postgres":
+                                runs.append((f"{loader}{batched.label}", batched, loader, {}))
                     for label, project, loader, overrides in runs:
                         done = _run_pipeline(project, case, loader, postgres, tmp, overrides)
                         results.append(PipelineResult(pipeline=label, cpu_seconds=done.cpu_seconds,
@@ -420,16 +449,18 @@ CASES_TAP = {"activtrak": "tap-activtrak", "beyondtrust": "tap-beyondtrust", "co
 
 def table(results: list[PipelineResult]) -> str:
     head = (f"{'tap':<19} {'stream':<20} {'pipeline':<44} {'records':>8} {'CPU s':>6} {'rec/CPU-s':>9} "
-            f"{'plain/':>6} {'invoke/':>7} {'wall s':>6} {'RSS MB tap':>10} {'loader':>6} {'meltano':>7}")
+            f"{'plain/':>6} {'invoke/':>7} {'wall s':>6} {'RSS MB tap':>10} {'loader':>6} {'meltano':>7} "
+            f"{'CPU s tap':>9} {'loader':>6} {'meltano':>7}")
     lines = [head, "-" * len(head)]
     for r in results:
         rate = r.records / r.cpu_seconds if r.cpu_seconds else 0.0
         vs_plain = r.plain_cpu / r.cpu_seconds if r.cpu_seconds else 0.0
         vs_invoke = f"{r.invoke_cpu / r.cpu_seconds:.2f}" if r.invoke_cpu and r.cpu_seconds else ""
         rss = [f"{r.peak_rss_mb[k]:.0f}" if k in r.peak_rss_mb else "" for k in ("tap", "loader", "meltano")]
+        cpu = [f"{r.cpu_by_role[k]:.1f}" if k in r.cpu_by_role else "" for k in ("tap", "loader", "meltano")]
         lines.append(f"{r.tap:<19} {r.stream:<20} {r.pipeline:<44} {r.records:>8,} {r.cpu_seconds:>6.1f} "
                      f"{rate:>9,.0f} {vs_plain:>6.2f} {vs_invoke:>7} {r.wall_seconds:>6.1f} {rss[0]:>10} "
-                     f"{rss[1]:>6} {rss[2]:>7}")
+                     f"{rss[1]:>6} {rss[2]:>7} {cpu[0]:>9} {cpu[1]:>6} {cpu[2]:>7}")
     return "\n".join(lines)
 
 
