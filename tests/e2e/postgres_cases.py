@@ -251,6 +251,16 @@ CONNECTION_ERROR = re.compile(
 OUTAGE_TAP = "tap-ekran"
 
 
+def wait_for_rows(server: PostgresServer, schema: str, table: str, timeout: float) -> int:
+    """Rows in the table once it has some (0 if none came within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = table_counts(server, schema, server.database).get(table, 0)
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
 def stored_state(tap: str, suffix: str, env: dict) -> dict | None:
     proc = subprocess.run([MELTANO, "state", "get", f"sandbox:{tap}-to-target-postgres:{suffix}"],
                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=False)
@@ -285,14 +295,15 @@ def test_postgres_down_or_stopped_mid_run_fails_clearly_and_state_holds(sandboxe
 
         # 1. PostgreSQL stops in the middle of the first sync: the run fails and says why
         _clear_log(sandboxes, vendor)
-        sandboxes.admin(vendor, "faults", [{"kind": "slow", "delay": 3, "skip": 3}])
+        sandboxes.admin(vendor, "faults", [{"kind": "slow", "delay": 30, "skip": 3}])
         log = tmp_path / "stopped.log"
         proc = subprocess.Popen([MELTANO, "run", "--state-id-suffix", suffix, tap, "target-postgres"], cwd=ROOT,
                                 env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             wait_for_request(sandboxes, vendor, lambda e: e.get("fault") == "slow", KILL_WAIT_SECONDS, log=log)
-            loaded_before_stop = table_counts(server, schema, server.database).get("sessions", 0)
+            # while the tap waits for its slow page, the loader flushes what it holds: then the server goes
+            loaded_before_stop = wait_for_rows(server, schema, "sessions", timeout=25)
             server.halt()
             proc.wait(timeout=KILL_WAIT_SECONDS * 3)
         finally:
@@ -310,6 +321,8 @@ def test_postgres_down_or_stopped_mid_run_fails_clearly_and_state_holds(sandboxe
         state = stored_state(tap, suffix, env)
         at_failure = table_counts(server, schema, server.database).get("sessions", 0)
         assert at_failure >= loaded_before_stop
+        # the stop came between flushes: some rows were loaded before it
+        assert at_failure, f"nothing was loaded before PostgreSQL stopped (state {state})"
         meltano("run", "--force", "--state-id-suffix", suffix, tap, "target-postgres", env=env, quiet=True)
         after = table_counts(server, schema, server.database)
         assert {s: after.get(s, 0) for s in expected} == expected, (state, at_failure)
