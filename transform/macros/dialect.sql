@@ -36,7 +36,7 @@
 {#- A timestamp plus some seconds. -#}
 {% macro add_seconds(ts, seconds) %}{{ return(adapter.dispatch('add_seconds')(ts, seconds)) }}{% endmacro %}
 {% macro default__add_seconds(ts, seconds) %}({{ ts }} + make_interval(secs => {{ seconds }})){% endmacro %}
-{% macro duckdb__add_seconds(ts, seconds) %}({{ ts }} + to_microseconds(cast(round({{ seconds }} * 1000000) as bigint))){% endmacro %}
+{% macro duckdb__add_seconds(ts, seconds) %}({{ ts }} + to_microseconds(cast(round(cast({{ seconds }} as double) * 1000000) as bigint))){% endmacro %}
 
 {#- Text to timestamp, null when it does not parse (vendors' report cells). -#}
 {% macro try_timestamp(expr) %}{{ return(adapter.dispatch('try_timestamp')(expr)) }}{% endmacro %}

@@ -1,5 +1,8 @@
 -- ActivTrak working hours, one row per account, day, computer and user.
 -- activeTime/passiveTime are objects {productive, unproductive, undefined, total} in seconds.
+-- `date` is the day's midnight on the server's clock (the tap's timezone
+-- setting), written in UTC: the day is the one whose midnight is nearest to
+-- it (exact for every offset from -11:59 to +12:00, UTC included).
 with unioned as (
     {{ union_accounts('tap_activtrak', 'working_hours_users', ensure={'extra': json_type()}) }}
 ),
@@ -11,7 +14,7 @@ latest as (
 select
     {{ digest(['source_account', '"date"', 'computerid', 'users_key']) }} as working_hours_id,
     source_account,
-    cast("date" as date) as activity_date,
+    cast({{ add_seconds('"date"', 43200) }} as date) as activity_date,
     cast(computerid as bigint) as computer_id,
     cast(users_key as {{ dbt.type_string() }}) as user_name,
     cast(firstactivity as timestamp) as first_activity_at,
