@@ -37,7 +37,10 @@ class PostgresServer:
     user = "postgres"
     database = "warehouse"
 
-    def __init__(self) -> None:
+    def __init__(self, durable_commits: bool = False) -> None:
+        # synchronous_commit=off (the fast default here) lets a crash (``halt``) lose the last
+        # commits a client was told of: a test that stops the server mid-load needs them kept
+        self.durable_commits = durable_commits
         self.bin = bin_dir()
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -65,7 +68,8 @@ class PostgresServer:
         """Start the server (again, after ``halt``) and wait until it accepts connections."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            "-c fsync=off -c full_page_writes=off -c max_connections=50"
+            f" -c synchronous_commit={'on' if self.durable_commits else 'off'}"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         self.running = True

@@ -281,7 +281,8 @@ def test_postgres_down_or_stopped_mid_run_fails_clearly_and_state_holds(sandboxe
     tap = OUTAGE_TAP
     vendor = TAPS[tap]
     schema = schema_of(tap)
-    server = PostgresServer().start()  # this case stops its server: not the module's
+    # this case stops its server (not the module's), so commits must survive the stop
+    server = PostgresServer(durable_commits=True).start()
     try:
         prefix = tap.upper().replace("-", "_")
         env = {
