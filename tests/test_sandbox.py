@@ -19,7 +19,7 @@ LOG_PATH = "/reports/v2/activitylog"
 
 
 def test_every_vendor_module_is_found():
-    assert vendors() == ["activtrak", "beyondtrust", "controlio", "ekran", "fudo"]
+    assert vendors() == ["activtrak", "beyondtrust", "controlio", "ekran", "sessionreports"]
 
 
 def test_cli_serves_vendors_on_loopback_and_writes_their_addresses(tmp_path):

@@ -44,8 +44,8 @@ MAX_ERROR_TEXT = 300
 
 #: Where the parsed list of a response is kept, so that the envelope is parsed
 #: once and both ``parse_response`` and the paginator can read it.
-_RECORDS_ATTR = "_fudo_records"
-_TAIL_ATTR = "_fudo_tail"
+_RECORDS_ATTR = "_sessionreports_records"
+_TAIL_ATTR = "_sessionreports_tail"
 
 
 # ----------------------------------------------------------------- time helpers
@@ -318,7 +318,7 @@ class FastRecordMessages:
                                     version=self._stream_version, time_extracted=utc_now())
 
 
-class FudoStream(FastRecordMessages, RESTStream):
+class SessionReportsStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every Fudo PAM stream."""
 
     #: when the page being read arrived (the records' time_extracted), if set
@@ -415,7 +415,7 @@ class FudoStream(FastRecordMessages, RESTStream):
             yield from super().generate_child_contexts(record, context)
 
 
-class FudoListStream(FudoStream):
+class SessionReportsListStream(SessionReportsStream):
     """A Fudo list: a success envelope paged by modified_at, ids as strings."""
 
     #: The key of the list in the envelope (``report``, ``defined_report``...).

@@ -20,8 +20,8 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers._util import utc_now
 
 from tap_sessionreports.client import (
-    FudoListStream,
-    FudoStream,
+    SessionReportsListStream,
+    SessionReportsStream,
     endpoint_of,
     envelope_records,
     error_text,
@@ -61,7 +61,7 @@ EXTRA = th.Property(
 )
 
 
-class ReportsStream(FudoListStream):
+class ReportsStream(SessionReportsListStream):
     """Generated reports (ReportModel), ``GET /api/v2/report``."""
 
     name = "reports"
@@ -203,7 +203,7 @@ def is_ready(record: dict) -> bool:
     return ready is True or str(ready).lower() == "true"
 
 
-class DefinedReportsStream(FudoListStream):
+class DefinedReportsStream(SessionReportsListStream):
     """Report definitions (DefinedReportModel), the predefined ones included."""
 
     name = "defined_reports"
@@ -228,7 +228,7 @@ class DefinedReportsStream(FudoListStream):
     ).to_dict()
 
 
-class ReportSubscriptionsStream(FudoListStream):
+class ReportSubscriptionsStream(SessionReportsListStream):
     """Subscriptions to periodic reports (DefinedReportSubscriptionModel)."""
 
     name = "report_subscriptions"
@@ -259,7 +259,7 @@ _READ_ERRORS = (
 )
 
 
-class ReportRowsStream(FudoStream):
+class ReportRowsStream(SessionReportsStream):
     """The rows of each ready report's CSV, ``GET /api/v2/report/<id>/csv``.
 
     One record per CSV row: the report id, the report's modified_at (which

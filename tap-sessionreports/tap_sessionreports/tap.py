@@ -91,7 +91,7 @@ class TapSessionReports(Tap):
         secret = str(self._config.get("api_token") or "")
         return message.replace(secret, "<api_token>") if len(secret) >= 3 else message
 
-    def discover_streams(self) -> list[streams.FudoStream]:
+    def discover_streams(self) -> list[streams.SessionReportsStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
 

@@ -239,13 +239,13 @@ def _ekran(scale_factor: float) -> tuple[t.Any, Case]:
     return server, Case("tap-ekran", "ekran", "sessions", records, env, plain)
 
 
-def _fudo(scale_factor: float) -> tuple[t.Any, Case]:
+def _sessionreports(scale_factor: float) -> tuple[t.Any, Case]:
     rows = max(int(200_000 * scale_factor), 1000)
     start_date = "2000-01-01T00:00:00Z"
-    server = start("fudo", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=rows)
-    env = _meltano_env("tap-sessionreports", "fudo", server, "report_rows", start_date=start_date)
-    plain = python_module("tests.bench.plain_fudo", "report_rows", server.url, server.app.token, start_date)
-    return server, Case("tap-sessionreports", "fudo", "report_rows", rows, env, plain)
+    server = start("sessionreports", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=rows)
+    env = _meltano_env("tap-sessionreports", "sessionreports", server, "report_rows", start_date=start_date)
+    plain = python_module("tests.bench.plain_sessionreports", "report_rows", server.url, server.app.token, start_date)
+    return server, Case("tap-sessionreports", "sessionreports", "report_rows", rows, env, plain)
 
 
 def _beyondtrust(scale_factor: float) -> tuple[t.Any, Case]:
@@ -271,7 +271,7 @@ CASES: dict[str, t.Callable[[float], tuple[t.Any, Case]]] = {
     "beyondtrust": _beyondtrust,
     "controlio": _controlio,
     "ekran": _ekran,
-    "fudo": _fudo,
+    "sessionreports": _sessionreports,
 }
 
 
@@ -444,7 +444,7 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
 
 
 CASES_TAP = {"activtrak": "tap-activtrak", "beyondtrust": "tap-beyondtrust", "controlio": "tap-controlio",
-             "ekran": "tap-ekran", "fudo": "tap-sessionreports"}
+             "ekran": "tap-ekran", "sessionreports": "tap-sessionreports"}
 
 
 def table(results: list[PipelineResult]) -> str:

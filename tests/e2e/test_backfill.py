@@ -32,7 +32,7 @@ TAPS = meltano_taps()
 ENVIRONMENT = "sandbox"
 SUFFIX = "backfill"
 #: Small data sets: enough rows per day for every period check.
-SCALES = {"activtrak": 600, "ekran": 300, "controlio": 300, "beyondtrust": 120, "fudo": 80}
+SCALES = {"activtrak": 600, "ekran": 300, "controlio": 300, "beyondtrust": 120, "sessionreports": 80}
 #: Per tap: its main table and the time column the tap's start_date/end_date bound.
 MAIN = {
     "tap-activtrak": ("activity_log", "date"),

@@ -1,7 +1,7 @@
 """A plain Fudo PAM client: what tap-sessionreports is measured against.
 
-    python -m tests.bench.plain_fudo reports URL TOKEN START
-    python -m tests.bench.plain_fudo report_rows URL TOKEN START
+    python -m tests.bench.plain_sessionreports reports URL TOKEN START
+    python -m tests.bench.plain_sessionreports report_rows URL TOKEN START
 
 ``reports``: requests + json over the list's limit/offset pages (filtered by
 modified_at, ordered by it), one JSON line per report. ``report_rows``: the

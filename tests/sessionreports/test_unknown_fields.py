@@ -3,8 +3,8 @@ a report's CSV columns, whatever they are, in `columns`."""
 
 from __future__ import annotations
 
-from tests.fudo.helpers import LIST_STREAMS, TAP, config_for
-from tests.sandbox.fudo import REPORT_ID_BASE, SHAPE_OF, SHAPES
+from tests.sessionreports.helpers import LIST_STREAMS, TAP, config_for
+from tests.sandbox.sessionreports import REPORT_ID_BASE, SHAPE_OF, SHAPES
 from tests.taputil import run_tap
 
 
@@ -20,7 +20,7 @@ def raw_records(app, stream):
 
 
 def test_undeclared_attributes_are_kept_in_extra(sandbox_factory):
-    server = sandbox_factory("fudo", scale=40, days=10, definitions=3, subscriptions=6)
+    server = sandbox_factory("sessionreports", scale=40, days=10, definitions=3, subscriptions=6)
     run = run_tap(TAP, config_for(server))
     assert run.returncode == 0, run.stderr[-3000:]
     for stream in LIST_STREAMS:
@@ -46,7 +46,7 @@ def test_undeclared_attributes_are_kept_in_extra(sandbox_factory):
 
 
 def test_every_csv_column_is_kept_in_columns(sandbox_factory):
-    server = sandbox_factory("fudo", scale=24, days=5, definitions=0, subscriptions=0, rows_per_report=2)
+    server = sandbox_factory("sessionreports", scale=24, days=5, definitions=0, subscriptions=0, rows_per_report=2)
     run = run_tap(TAP, config_for(server), streams=["reports", "report_rows"])
     assert run.returncode == 0, run.stderr[-3000:]
     schema = run.schema("report_rows")["schema"]["properties"]

@@ -7,7 +7,7 @@ from tap_sessionreports.tap import TapSessionReports
 
 from tests.sandbox import start
 
-SANDBOX = start("fudo", scale=40, days=10, definitions=3, subscriptions=6)
+SANDBOX = start("sessionreports", scale=40, days=10, definitions=3, subscriptions=6)
 
 TestTapSessionReports = get_tap_test_class(
     tap_class=TapSessionReports,

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fudo.helpers import TAP, TOKEN, config_for, keys
+from tests.sessionreports.helpers import TAP, TOKEN, config_for, keys
 from tests.taputil import assert_no_secret, run_tap
 
 ALL = ("reports", "defined_reports", "report_subscriptions", "report_rows")
 
 
 @pytest.fixture
-def fudo(sandbox_factory):
-    return sandbox_factory("fudo", scale=60, days=20, definitions=3, subscriptions=8)
+def sessionreports(sandbox_factory):
+    return sandbox_factory("sessionreports", scale=60, days=20, definitions=3, subscriptions=8)
 
 
 @pytest.fixture
-def clean(fudo):
+def clean(sessionreports):
     """A clean run's keys per stream, to compare faulty runs with."""
-    run = run_tap(TAP, config_for(fudo, page_size=9))
+    run = run_tap(TAP, config_for(sessionreports, page_size=9))
     assert run.returncode == 0, run.stderr[-3000:]
-    fudo.clear_log()
+    sessionreports.clear_log()
     return {stream: sorted(set(keys(run, stream))) for stream in ALL}
 
 
@@ -36,54 +36,54 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
-def test_transient_faults_are_retried_and_lose_nothing(fudo, clean, fault):
+def test_transient_faults_are_retried_and_lose_nothing(sessionreports, clean, fault):
     # on a list page (the second of reports), and on two CSV downloads
-    fudo.add_fault(path=r"^/api/v2/report$", skip=1, **fault)
-    fudo.add_fault(path=r"/csv$", skip=3, times=2, **fault)
-    run = run_tap(TAP, config_for(fudo, page_size=9, request_timeout=1))
+    sessionreports.add_fault(path=r"^/api/v2/report$", skip=1, **fault)
+    sessionreports.add_fault(path=r"/csv$", skip=3, times=2, **fault)
+    run = run_tap(TAP, config_for(sessionreports, page_size=9, request_timeout=1))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert fudo.pending_faults() == 0
+    assert sessionreports.pending_faults() == 0
     assert {stream: sorted(set(keys(run, stream))) for stream in ALL} == clean
     # nothing read twice: a broken CSV is read again from the row it broke at
     assert len(keys(run, "report_rows")) == len(clean["report_rows"])
     if fault.get("retry_after"):
-        log = fudo.logged(r"^/api/v2/report$")
+        log = sessionreports.logged(r"^/api/v2/report$")
         hit = next(i for i, entry in enumerate(log) if entry["status"] == 429)
         assert log[hit + 1]["time"] - log[hit]["time"] >= 0.95  # Retry-After: 1, not the 0.01 backoff
 
 
-def test_retries_give_up_with_a_clear_error(fudo):
-    fudo.add_fault("status", status=503, path=r"^/api/v2/report$", times=10)
-    run = run_tap(TAP, config_for(fudo, max_retries=3), streams=["reports"])
+def test_retries_give_up_with_a_clear_error(sessionreports):
+    sessionreports.add_fault("status", status=503, path=r"^/api/v2/report$", times=10)
+    run = run_tap(TAP, config_for(sessionreports, max_retries=3), streams=["reports"])
     assert run.returncode != 0
     assert "GET /api/v2/report answered 503" in run.stderr
-    assert len(fudo.logged(r"^/api/v2/report$")) == 3
+    assert len(sessionreports.logged(r"^/api/v2/report$")) == 3
 
 
-def test_csv_that_keeps_breaking_fails_loudly(fudo):
-    fudo.add_fault("reset", path=r"/csv$", times=10)
-    run = run_tap(TAP, config_for(fudo, max_retries=3), streams=["reports", "report_rows"])
+def test_csv_that_keeps_breaking_fails_loudly(sessionreports):
+    sessionreports.add_fault("reset", path=r"/csv$", times=10)
+    run = run_tap(TAP, config_for(sessionreports, max_retries=3), streams=["reports", "report_rows"])
     assert run.returncode != 0
     assert "CSV download broke off" in run.stderr and "giving up" in run.stderr
 
 
-def test_malformed_page_fails_loudly(fudo):
-    fudo.add_fault("malformed", path=r"^/api/v2/report$", skip=1)
-    run = run_tap(TAP, config_for(fudo, page_size=9), streams=["reports"])
+def test_malformed_page_fails_loudly(sessionreports):
+    sessionreports.add_fault("malformed", path=r"^/api/v2/report$", skip=1)
+    run = run_tap(TAP, config_for(sessionreports, page_size=9), streams=["reports"])
     assert run.returncode != 0
     assert "GET /api/v2/report answered 200 with a body that is not JSON" in run.stderr
     # the pages before the bad one were written, nothing after it
     assert len(keys(run, "reports")) == 9
 
 
-def test_bad_token_fails_clearly_without_revealing_it(fudo):
+def test_bad_token_fails_clearly_without_revealing_it(sessionreports):
     secret = "wrong-token-s3cr3t-value"
-    run = run_tap(TAP, {**config_for(fudo), "api_token": secret})
+    run = run_tap(TAP, {**config_for(sessionreports), "api_token": secret})
     assert run.returncode != 0
     assert "answered 401" in run.stderr and "invalid or missing API token" in run.stderr
     assert_no_secret(run, secret, TOKEN)
-    assert all(entry["status"] == 401 for entry in fudo.logged())
-    assert len(fudo.logged()) == 1  # 4xx: no retries
+    assert all(entry["status"] == 401 for entry in sessionreports.logged())
+    assert len(sessionreports.logged()) == 1  # 4xx: no retries
 
 
 @pytest.mark.parametrize(
@@ -98,16 +98,16 @@ def test_bad_token_fails_clearly_without_revealing_it(fudo):
     ],
     ids=["result-error-200", "not-envelope", "html-200", "html-csv", "html-502-proxy", "csv-404"],
 )
-def test_answers_that_are_not_the_api_fail_naming_the_endpoint(fudo, stream, path, message):
+def test_answers_that_are_not_the_api_fail_naming_the_endpoint(sessionreports, stream, path, message):
     streams = ["reports", "report_rows"] if stream == "report_rows" else [stream]
-    run = run_tap(TAP, config_for(fudo, max_retries=2, paths={stream: path}), streams=streams)
+    run = run_tap(TAP, config_for(sessionreports, max_retries=2, paths={stream: path}), streams=streams)
     assert run.returncode != 0
     assert message in run.stderr
     assert_no_secret(run, TOKEN)
 
 
-def test_vendor_error_message_reaches_the_user(fudo):
-    run = run_tap(TAP, config_for(fudo, query_filter="user_id.in(1"), streams=["reports"])
+def test_vendor_error_message_reaches_the_user(sessionreports):
+    run = run_tap(TAP, config_for(sessionreports, query_filter="user_id.in(1"), streams=["reports"])
     assert run.returncode != 0
     assert "GET /api/v2/report answered 400 Bad Request: Invalid filter: unbalanced parenthesis" in run.stderr
 
@@ -127,13 +127,13 @@ def test_vendor_error_message_reaches_the_user(fudo):
     ],
     ids=["url", "token", "start", "end", "page", "timeout", "paths", "placeholder", "ca"],
 )
-def test_bad_config_fails_before_any_request(fudo, change, message):
+def test_bad_config_fails_before_any_request(sessionreports, change, message):
     secret = "config-s3cret-token"
-    config = {**config_for(fudo), "api_token": secret, **change}
+    config = {**config_for(sessionreports), "api_token": secret, **change}
     run = run_tap(TAP, config)
     assert run.returncode != 0
     assert message in run.stderr
-    assert fudo.logged() == []
+    assert sessionreports.logged() == []
     assert_no_secret(run, secret)
 
 
@@ -150,16 +150,16 @@ def test_tls_settings_reach_the_session(tmp_path):
     assert verify == {"default": True, "off": False, "bundle": str(bundle)}
 
 
-def test_a_token_of_the_wrong_type_is_not_quoted_in_the_error(fudo):
-    run = run_tap(TAP, {**config_for(fudo), "api_token": 987654321})
+def test_a_token_of_the_wrong_type_is_not_quoted_in_the_error(sessionreports):
+    run = run_tap(TAP, {**config_for(sessionreports), "api_token": 987654321})
     assert run.returncode != 0
     assert "<api_token> is not of type 'string' in config['api_token']" in run.stderr
     assert_no_secret(run, "987654321")
-    assert fudo.logged() == []
+    assert sessionreports.logged() == []
 
 
 def test_a_server_that_ignores_the_filter_fails_instead_of_looping(sandbox_factory):
-    server = sandbox_factory("fudo", scale=60, days=45)
+    server = sandbox_factory("sessionreports", scale=60, days=45)
     serve_page = server.app._reports_page
     server.app._reports_page = lambda terms, *args: serve_page([], *args)  # drops every filter term
     run = run_tap(TAP, config_for(server, page_size=7), streams=["reports"], timeout=60)
@@ -169,7 +169,7 @@ def test_a_server_that_ignores_the_filter_fails_instead_of_looping(sandbox_facto
 
 
 def test_a_server_that_ignores_the_order_fails_without_moving_the_bookmark(sandbox_factory):
-    server = sandbox_factory("fudo", scale=60, days=45)
+    server = sandbox_factory("sessionreports", scale=60, days=45)
     serve_page = server.app._reports_page
     server.app._reports_page = lambda *args: serve_page(*args)[::-1]  # each page newest first
     run = run_tap(TAP, config_for(server, page_size=7), streams=["reports"], timeout=60)

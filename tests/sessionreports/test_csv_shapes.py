@@ -4,9 +4,9 @@ these bodies over HTTP in place of its generated CSVs."""
 
 from __future__ import annotations
 
-from tests.fudo.helpers import TAP, config_for
+from tests.sessionreports.helpers import TAP, config_for
 from tests.sandbox import Response
-from tests.sandbox.fudo import REPORT_ID_BASE
+from tests.sandbox.sessionreports import REPORT_ID_BASE
 from tests.taputil import run_tap
 
 BODIES = {
@@ -19,7 +19,7 @@ BODIES = {
 
 
 def test_csv_shapes_become_the_right_rows(sandbox_factory):
-    server = sandbox_factory("fudo", scale=4, days=2, definitions=0, subscriptions=0)
+    server = sandbox_factory("sessionreports", scale=4, days=2, definitions=0, subscriptions=0)
 
     def content(i: int, ext: str) -> Response:
         ctype, body = BODIES[i]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.fudo.helpers import TAP, TOKEN, config_for, keys
-from tests.sandbox.fudo import REPORT_ID_BASE
+from tests.sessionreports.helpers import TAP, TOKEN, config_for, keys
+from tests.sandbox.sessionreports import REPORT_ID_BASE
 from tests.taputil import run_tap, run_tap_until
 
 STREAMS = ["reports", "report_rows"]
@@ -31,7 +31,7 @@ def pending_of(run) -> dict:
 
 
 def test_a_report_that_becomes_ready_in_place_is_loaded_once(sandbox_factory):
-    server = sandbox_factory("fudo", scale=60, days=20, definitions=1, subscriptions=2)
+    server = sandbox_factory("sessionreports", scale=60, days=20, definitions=1, subscriptions=2)
     app = server.app
     config = config_for(server, page_size=7)
     first = run_tap(TAP, config, streams=STREAMS)
@@ -72,7 +72,7 @@ def test_a_report_that_becomes_ready_in_place_is_loaded_once(sandbox_factory):
 
 
 def test_a_report_gone_before_it_was_ready_is_dropped_from_the_state(sandbox_factory):
-    server = sandbox_factory("fudo", scale=60, days=20, definitions=1, subscriptions=2)
+    server = sandbox_factory("sessionreports", scale=60, days=20, definitions=1, subscriptions=2)
     config = config_for(server)
     first = run_tap(TAP, config, streams=STREAMS)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -91,7 +91,7 @@ def test_a_report_gone_before_it_was_ready_is_dropped_from_the_state(sandbox_fac
 def test_a_sync_killed_in_a_rechecked_report_resumes_it(sandbox_factory):
     # a 25,000-row report becomes ready in place; the sync reading it is killed
     # after the STATE at 10,000 rows; a new report arrives before the resume
-    server = sandbox_factory("fudo", scale=10, days=3, definitions=0, subscriptions=0, rows_per_report=2)
+    server = sandbox_factory("sessionreports", scale=10, days=3, definitions=0, subscriptions=0, rows_per_report=2)
     app = server.app
     config = config_for(server, start_date="2000-01-01")
     first = run_tap(TAP, config, streams=STREAMS)

@@ -110,7 +110,7 @@ _TIME_FIELDS = {"created_at", "modified_at", "generated_at"}
 
 
 class App(VendorApp):
-    name = "fudo"
+    name = "sessionreports"
 
     def __init__(
         self,
@@ -121,7 +121,7 @@ class App(VendorApp):
         definitions: int = 8,
         subscriptions: int = 24,
         rows_per_report: int | None = None,
-        token: str = "sandbox-fudo-token",
+        token: str = "sandbox-sessionreports-token",
         today: str | None = None,
         limit_cap: int | None = None,
         shuffle_ties: bool = True,

@@ -17,13 +17,13 @@ START = "2000-01-01T00:00:00Z"  # every report the sandbox holds
 
 
 def _case(stream: str, records: int, repeat: int = 1, **sandbox: object) -> BenchResult:
-    server = start("fudo", **sandbox)
+    server = start("sessionreports", **sandbox)
     try:
         config = {"api_url": server.url, "api_token": server.app.token, "start_date": START}
         with tempfile.TemporaryDirectory() as tmp:
             catalog = select_streams(discover(TAP, config), [stream])
             tap = measure(tap_command(TAP, config, Path(tmp), catalog=catalog), repeat=repeat)
-        plain = measure(python_module("tests.bench.plain_fudo", stream, server.url, server.app.token, START),
+        plain = measure(python_module("tests.bench.plain_sessionreports", stream, server.url, server.app.token, START),
                         repeat=repeat)
     finally:
         server.stop()

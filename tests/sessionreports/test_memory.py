@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.fudo.helpers import TAP, config_for
+from tests.sessionreports.helpers import TAP, config_for
 from tests.taputil import discover, select_streams, tap_command
 
 # Measured from a small intermediate process: a child forked straight from a
@@ -28,8 +28,8 @@ def peak_rss_mb(server, tmp_path) -> float:
 
 
 def test_peak_memory_does_not_grow_with_the_csv(sandbox_factory, tmp_path):
-    small = sandbox_factory("fudo", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=2_000)
-    large = sandbox_factory("fudo", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=200_000)
+    small = sandbox_factory("sessionreports", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=2_000)
+    large = sandbox_factory("sessionreports", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=200_000)
     small_mb = peak_rss_mb(small, tmp_path)
     large_mb = peak_rss_mb(large, tmp_path)
     # 100 times the rows (about 25 MB more CSV): the same memory, within noise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 TAP = "tap-sessionreports"
-TOKEN = "sandbox-fudo-token"
+TOKEN = "sandbox-sessionreports-token"
 LIST_STREAMS = ("reports", "defined_reports", "report_subscriptions")
 
 

@@ -9,8 +9,8 @@ import io
 import pytest
 import requests
 
-from tests.fudo.helpers import TAP, TOKEN, config_for, distinct_counts, keys
-from tests.sandbox.fudo import PREDEFINED, REPORT_ID_BASE, USER_IDS
+from tests.sessionreports.helpers import TAP, TOKEN, config_for, distinct_counts, keys
+from tests.sandbox.sessionreports import PREDEFINED, REPORT_ID_BASE, USER_IDS
 from tests.taputil import discover, run_tap, run_tap_until
 
 DOCUMENTED_TITLES = {
@@ -23,32 +23,32 @@ DOCUMENTED_TITLES = {
 
 
 @pytest.fixture
-def fudo(sandbox_factory):
+def sessionreports(sandbox_factory):
     # 120 reports over 45 days (the default start_date keeps the last 30),
     # two per modified_at, so pages of 7 split ties
-    return sandbox_factory("fudo", scale=120, days=45, definitions=5, subscriptions=16)
+    return sandbox_factory("sessionreports", scale=120, days=45, definitions=5, subscriptions=16)
 
 
 def index_of(report_id: str) -> int:
     return int(report_id) - REPORT_ID_BASE
 
 
-def test_every_record_arrives_exactly_once_across_pages(fudo):
-    run = run_tap(TAP, config_for(fudo, page_size=7))
+def test_every_record_arrives_exactly_once_across_pages(sessionreports):
+    run = run_tap(TAP, config_for(sessionreports, page_size=7))
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = fudo.app.info()["expected_counts"]
+    expected = sessionreports.app.info()["expected_counts"]
     assert distinct_counts(run) == expected
     # exactly once: no duplicates either
     assert {stream: len(keys(run, stream)) for stream in expected} == expected
-    assert expected["reports"] < fudo.app.report_count  # start_date did cut older reports
+    assert expected["reports"] < sessionreports.app.report_count  # start_date did cut older reports
 
-    requests_ = fudo.logged(r"^/api/v2/report$")
+    requests_ = sessionreports.logged(r"^/api/v2/report$")
     # (the last pair, alone on its page, is read once more as a group: by id)
     assert requests_[-1]["params"]["order"] == "modified_at"
     requests_ = [r for r in requests_ if r["params"]["order"] != "id"]
     assert all(r["auth"] and r["params"]["limit"] == "7" and r["params"]["order"] == "modified_at"
                for r in requests_)
-    cutoff = fudo.app.info()["default_cutoff"]
+    cutoff = sessionreports.app.info()["default_cutoff"]
     first = requests_[0]["params"]
     assert first["offset"] == "0"
     assert first["filter"] == f"modified_at.ge({cutoff[:19]}Z)"
@@ -62,8 +62,8 @@ def test_every_record_arrives_exactly_once_across_pages(fudo):
     assert -(-expected["reports"] // 7) + 1 <= len(requests_) <= -(-expected["reports"] // 5) + 2
 
 
-def test_definitions_and_subscriptions_are_read_whole_on_the_first_sync(fudo):
-    run = run_tap(TAP, config_for(fudo), streams=["defined_reports", "report_subscriptions"])
+def test_definitions_and_subscriptions_are_read_whole_on_the_first_sync(sessionreports):
+    run = run_tap(TAP, config_for(sessionreports), streams=["defined_reports", "report_subscriptions"])
     assert run.returncode == 0, run.stderr[-3000:]
     definitions = {r["id"]: r for r in run.records("defined_reports")}
     # the predefined reports of the document, with its titles, though created long before start_date
@@ -72,14 +72,14 @@ def test_definitions_and_subscriptions_are_read_whole_on_the_first_sync(fudo):
     assert len(definitions) == len(PREDEFINED) + 5
     subscriptions = run.records("report_subscriptions")
     assert len(subscriptions) == 16
-    cutoff = fudo.app.info()["default_cutoff"]
+    cutoff = sessionreports.app.info()["default_cutoff"]
     assert any(s["modified_at"] < cutoff.replace("Z", "+00:00") for s in subscriptions)
-    first = fudo.logged("defined$")[0]["params"]
+    first = sessionreports.logged("defined$")[0]["params"]
     assert "filter" not in first and first["order"] == "modified_at"
 
 
-def test_records_are_typed_ids_are_strings_times_are_utc(fudo):
-    run = run_tap(TAP, config_for(fudo), streams=["reports", "defined_reports", "report_subscriptions"])
+def test_records_are_typed_ids_are_strings_times_are_utc(sessionreports):
+    run = run_tap(TAP, config_for(sessionreports), streams=["reports", "defined_reports", "report_subscriptions"])
     assert run.returncode == 0, run.stderr[-3000:]
     report = next(r for r in run.records("reports") if r["is_ready"])
     assert isinstance(report["id"], str) and report["id"].isdigit() and len(report["id"]) >= 19
@@ -124,8 +124,8 @@ def oracle_rows(server, report_id):
     return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"), newline="")))
 
 
-def test_report_rows_keep_every_column_and_tricky_cells(fudo):
-    run = run_tap(TAP, config_for(fudo), streams=["reports", "report_rows"])
+def test_report_rows_keep_every_column_and_tricky_cells(sessionreports):
+    run = run_tap(TAP, config_for(sessionreports), streams=["reports", "report_rows"])
     assert run.returncode == 0, run.stderr[-3000:]
     rows = run.records("report_rows")
     by_report: dict[str, list[dict]] = {}
@@ -137,7 +137,7 @@ def test_report_rows_keep_every_column_and_tricky_cells(fudo):
     for report_id in sorted(by_report)[:25]:
         got = by_report[report_id]
         assert [r["row_number"] for r in got] == list(range(1, len(got) + 1))
-        assert [r["columns"] for r in got] == oracle_rows(fudo, report_id)
+        assert [r["columns"] for r in got] == oracle_rows(sessionreports, report_id)
     cells = [value for row in rows for value in row["columns"].values()]
     assert 'tail -f /var/log/auth.log, then "exit"\nlogout' in cells  # comma, quotes, newline
     assert "line one\r\nline two, with comma" in cells
@@ -151,12 +151,12 @@ def test_report_rows_keep_every_column_and_tricky_cells(fudo):
     assert schema["schema"]["properties"]["columns"]["type"][0] == "object"
 
 
-def test_only_ready_reports_are_downloaded_and_each_only_once(fudo):
-    config = config_for(fudo)
+def test_only_ready_reports_are_downloaded_and_each_only_once(sessionreports):
+    config = config_for(sessionreports)
     first = run_tap(TAP, config)
     assert first.returncode == 0, first.stderr[-3000:]
-    info = fudo.app.info()
-    downloads = fudo.logged(r"/csv$")
+    info = sessionreports.app.info()
+    downloads = sessionreports.logged(r"/csv$")
     assert len(downloads) == info["ready_reports_in_window"]
     not_ready = {r["id"] for r in first.records("reports") if not r["is_ready"]}
     assert not_ready and not any(d["path"].split("/")[4] in not_ready for d in downloads)
@@ -167,22 +167,22 @@ def test_only_ready_reports_are_downloaded_and_each_only_once(fudo):
     bookmark = first.bookmark("reports")["replication_key_value"]
     assert all(p["context"]["report_modified_at"] == bookmark and p["complete"] for p in partitions)
 
-    fudo.clear_log()
+    sessionreports.clear_log()
     second = run_tap(TAP, config, state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     # the reports at the bookmark are listed again (filter ge), their CSVs are not read again
     assert second.counts().get("report_rows", 0) == 0
-    assert fudo.logged(r"/csv$") == []
+    assert sessionreports.logged(r"/csv$") == []
     assert set(keys(second, "reports")) == {r["id"] for r in first.records("reports")
                                             if r["modified_at"] == bookmark}
 
 
-def test_second_sync_reads_only_new_and_changed_records(fudo):
-    config = config_for(fudo, page_size=7)
+def test_second_sync_reads_only_new_and_changed_records(sessionreports):
+    config = config_for(sessionreports, page_size=7)
     first = run_tap(TAP, config)
     assert first.returncode == 0, first.stderr[-3000:]
-    changes = fudo.app.advance()
-    fudo.clear_log()
+    changes = sessionreports.app.advance()
+    sessionreports.clear_log()
     second = run_tap(TAP, config, state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
 
@@ -195,23 +195,23 @@ def test_second_sync_reads_only_new_and_changed_records(fudo):
     assert finished and in_place, "advance() finished no pending report"
     assert set(keys(second, "reports")) == new | finished | in_place | at_bookmark("reports")
     # rows: the new ready reports and the ones that finished generating, nothing else
-    readable = {rid for rid in new | finished | in_place if fudo.app.report_ready(index_of(rid))}
+    readable = {rid for rid in new | finished | in_place if sessionreports.app.report_ready(index_of(rid))}
     assert {rid for rid, _ in keys(second, "report_rows")} == readable
-    assert len(keys(second, "report_rows")) == sum(fudo.app.report_rows(index_of(r)) for r in readable)
-    assert len(fudo.logged(r"/csv$")) == len(readable)
+    assert len(keys(second, "report_rows")) == sum(sessionreports.app.report_rows(index_of(r)) for r in readable)
+    assert len(sessionreports.logged(r"/csv$")) == len(readable)
     # definitions and subscriptions: the added and the edited one, plus the bookmark's own
     assert len(set(keys(second, "defined_reports")) - at_bookmark("defined_reports")) == 2
     assert len(set(keys(second, "report_subscriptions")) - at_bookmark("report_subscriptions")) == 2
-    assert fudo.logged("subscription$")[0]["params"]["filter"].startswith("modified_at.ge(")
+    assert sessionreports.logged("subscription$")[0]["params"]["filter"].startswith("modified_at.ge(")
 
     # the two syncs together hold exactly what the sandbox says should be loaded
     union = {s: set(keys(first, s)) | set(keys(second, s)) for s in first.counts()}
-    assert {s: len(v) for s, v in union.items()} == fudo.app.info()["expected_counts"]
+    assert {s: len(v) for s, v in union.items()} == sessionreports.app.info()["expected_counts"]
 
 
-def test_killed_sync_resumes_from_its_state_and_loses_nothing(fudo):
-    config = config_for(fudo, page_size=10)
-    expected = fudo.app.info()["expected_counts"]
+def test_killed_sync_resumes_from_its_state_and_loses_nothing(sessionreports):
+    config = config_for(sessionreports, page_size=10)
+    expected = sessionreports.app.info()["expected_counts"]
     killed = run_tap_until(TAP, config, records_before_kill=sum(expected.values()) // 2)
     assert killed.returncode != 0
     assert killed.states(), "the killed run wrote no state"
@@ -226,7 +226,7 @@ def test_killed_sync_resumes_from_its_state_and_loses_nothing(fudo):
 
 def test_killed_large_csv_resumes_after_the_rows_already_written(sandbox_factory):
     # one report of 25,000 rows: the SDK writes STATE every 10,000 records
-    server = sandbox_factory("fudo", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=25_000)
+    server = sandbox_factory("sessionreports", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=25_000)
     config = config_for(server)
     killed = run_tap_until(TAP, config, records_before_kill=15_000, streams=["reports", "report_rows"])
     assert killed.returncode != 0
@@ -241,28 +241,28 @@ def test_killed_large_csv_resumes_after_the_rows_already_written(sandbox_factory
     assert resumed.bookmark("report_rows")["partitions"][0]["complete"] is True
 
 
-def test_start_date_end_date_and_query_filter_bound_the_reports(fudo):
+def test_start_date_end_date_and_query_filter_bound_the_reports(sessionreports):
     today = dt.datetime.now(dt.timezone.utc).date()
     start = dt.datetime.combine(today - dt.timedelta(days=20), dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(today - dt.timedelta(days=5), dt.time(), dt.timezone.utc)
     user = USER_IDS[1]
-    config = config_for(fudo, start_date=start.isoformat(), end_date=end.isoformat(),
+    config = config_for(sessionreports, start_date=start.isoformat(), end_date=end.isoformat(),
                         query_filter=f"user_id.in({user})")
     run = run_tap(TAP, config, streams=["reports"])
     assert run.returncode == 0, run.stderr[-3000:]
     expected = set()
-    for i in range(fudo.app.report_count):
-        report = fudo.app.report(i)
+    for i in range(sessionreports.app.report_count):
+        report = sessionreports.app.report(i)
         modified = dt.datetime.fromisoformat(report["modified_at"].replace("Z", "+00:00"))
         if start <= modified < end and report["user_id"] == user:
             expected.add(report["id"])
     assert expected and set(keys(run, "reports")) == expected
-    sent = fudo.logged(r"^/api/v2/report$")[0]["params"]["filter"]
+    sent = sessionreports.logged(r"^/api/v2/report$")[0]["params"]["filter"]
     assert sent == f"modified_at.ge({start:%Y-%m-%dT%H:%M:%S}Z),modified_at.le({end:%Y-%m-%dT%H:%M:%S}Z),user_id.in({user})"
 
 
 def test_an_appliance_that_serves_fewer_than_limit_is_still_read_to_the_end(sandbox_factory):
-    server = sandbox_factory("fudo", scale=50, days=20, definitions=2, subscriptions=5, limit_cap=4)
+    server = sandbox_factory("sessionreports", scale=50, days=20, definitions=2, subscriptions=5, limit_cap=4)
     run = run_tap(TAP, config_for(server), streams=["reports", "defined_reports", "report_subscriptions"])
     assert run.returncode == 0, run.stderr[-3000:]
     expected = server.app.info()["expected_counts"]
@@ -271,37 +271,37 @@ def test_an_appliance_that_serves_fewer_than_limit_is_still_read_to_the_end(sand
     assert all(r["params"]["limit"] == "1000" for r in server.logged(r"^/api/v2/report$"))
 
 
-def test_deselected_properties_are_left_out_of_records(fudo):
-    catalog = discover(TAP, config_for(fudo))
+def test_deselected_properties_are_left_out_of_records(sessionreports):
+    catalog = discover(TAP, config_for(sessionreports))
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if entry["tap_stream_id"] == "reports" and meta["breadcrumb"] == ["properties", "query_filter"]:
                 meta["metadata"]["selected"] = False
-    run = run_tap(TAP, config_for(fudo), catalog=catalog)
+    run = run_tap(TAP, config_for(sessionreports), catalog=catalog)
     assert run.returncode == 0, run.stderr[-2000:]
     reports = run.records("reports")
     assert reports and all("query_filter" not in r and "title" in r for r in reports)
     assert all("query_filter" in r for r in run.records("defined_reports"))
 
 
-def test_flattening_spreads_a_rows_columns_into_properties(fudo):
-    config = {**config_for(fudo), "flattening_enabled": True, "flattening_max_depth": 1}
+def test_flattening_spreads_a_rows_columns_into_properties(sessionreports):
+    config = {**config_for(sessionreports), "flattening_enabled": True, "flattening_max_depth": 1}
     run = run_tap(TAP, config, streams=["reports", "report_rows"])
     assert run.returncode == 0, run.stderr[-3000:]
     rows = run.records("report_rows")
     assert rows and all("columns" not in row for row in rows)
     for row in rows[:50]:
         cells = {key[len("columns__"):]: value for key, value in row.items() if key.startswith("columns__")}
-        assert cells == oracle_rows(fudo, row["report_id"])[row["row_number"] - 1]
+        assert cells == oracle_rows(sessionreports, row["report_id"])[row["row_number"] - 1]
 
 
-def test_end_date_is_exclusive_though_the_filter_sent_is_le(fudo):
-    reports = sorted((fudo.app.report(i) for i in range(fudo.app.report_count)), key=lambda r: r["modified_at"])
+def test_end_date_is_exclusive_though_the_filter_sent_is_le(sessionreports):
+    reports = sorted((sessionreports.app.report(i) for i in range(sessionreports.app.report_count)), key=lambda r: r["modified_at"])
     end = reports[len(reports) // 2]["modified_at"]  # a pair of reports is modified at exactly end_date
-    run = run_tap(TAP, config_for(fudo, start_date="2000-01-01T00:00:00Z", end_date=end), streams=["reports"])
+    run = run_tap(TAP, config_for(sessionreports, start_date="2000-01-01T00:00:00Z", end_date=end), streams=["reports"])
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(keys(run, "reports")) == sorted(r["id"] for r in reports if r["modified_at"] < end)
-    assert fudo.logged(r"^/api/v2/report$")[0]["params"]["filter"].endswith(f"modified_at.le({end})")
+    assert sessionreports.logged(r"^/api/v2/report$")[0]["params"]["filter"].endswith(f"modified_at.le({end})")
     # the bookmark stays before end_date, so the next sync reads the reports at end_date
     assert run.bookmark("reports")["replication_key_value"] < end.replace("Z", "+00:00")
 
@@ -313,7 +313,7 @@ def test_more_records_at_one_time_than_a_page_holds_are_all_read(sandbox_factory
     # written as the filter writes it (…:40Z) when it has no fraction
     import types
 
-    server = sandbox_factory("fudo", scale=120, days=45, definitions=2, subscriptions=3)
+    server = sandbox_factory("sessionreports", scale=120, days=45, definitions=2, subscriptions=3)
     app = server.app
     tie = app.start_us + 20 * app._pair_step
     if whole_second:
