@@ -6,7 +6,7 @@ TAPS   := $(sort $(wildcard tap-*))
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test demo bench sandbox clean dagster dagster-venv
+.PHONY: venv lint test demo bench sandbox clean dagster dagster-venv
 
 $(STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ dagster-venv: $(DAGSTER_STAMP)
 dagster: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/python -m orchestrate.dev
 
-## make test: the whole test suite against the local sandbox
-test: $(STAMP) $(DAGSTER_STAMP)
+## make lint: ruff over the repository (ruff.toml), mypy over each package (mypy.ini)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	set -e; for t in $(TAPS); do $(BIN)/mypy --config-file mypy.ini $$t/$$(echo $$t | tr - _); done
+
+## make test: lint, then the whole test suite against the local sandbox
+test: lint $(DAGSTER_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 ## make demo: meltano run of every tap into DuckDB, then an incremental run

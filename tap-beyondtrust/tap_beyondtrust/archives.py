@@ -40,8 +40,8 @@ from tap_beyondtrust.client import (
 )
 
 try:  # msgspec comes with singer-sdk[msgspec]: a faster JSON decoder
-    from msgspec.json import decode as _json_decode
     from msgspec import DecodeError as _JsonError
+    from msgspec.json import decode as _json_decode
 except ImportError:  # pragma: no cover
     _json_decode = json.loads  # type: ignore[assignment]
     _JsonError = ValueError  # type: ignore[assignment,misc]

@@ -27,8 +27,8 @@ import urllib3
 from lxml import etree
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers._util import utc_now as _utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.singerlib import RecordMessage
 

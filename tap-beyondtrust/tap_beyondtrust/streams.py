@@ -25,7 +25,6 @@ from singer_sdk import typing as th
 
 from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
-from tap_beyondtrust.state import STATE_CHILD_STREAMS, StateArchivesStream
 from tap_beyondtrust.client import (
     BeyondTrustAPIError,
     BeyondTrustStream,
@@ -38,6 +37,7 @@ from tap_beyondtrust.client import (
     to_epoch,
     unix_iso,
 )
+from tap_beyondtrust.state import STATE_CHILD_STREAMS, StateArchivesStream
 
 DAY = 86400
 #: state key of the unended-session pass: sessions started before it have been checked

@@ -423,9 +423,7 @@ def jump_item_record(el: t.Any) -> dict:
             rec["jump_item_id"] = as_int(text(c))
         elif name in ("jump_item_name", "event_type", "jump_item_type"):
             rec[name] = text(c)
-        elif name == "jump_group":
-            rec[name] = entity(c, "id")
-        elif name == "performed_by":
+        elif name == "jump_group" or name == "performed_by":
             rec[name] = entity(c, "id")
         elif name == "data":
             rec["data"] = (c.text or "").strip() or (json.dumps(generic(c)) if len(c) else None)

@@ -167,7 +167,7 @@ class TapControlio(Tap):
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
 
-def check_config(config: t.Mapping[str, t.Any]) -> list[str]:  # noqa: C901
+def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
     """What the JSON schema cannot say about a config, as readable errors naming the setting."""
     errors = []
 

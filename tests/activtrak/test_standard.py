@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_activtrak.tap import TapActivTrak
 
+from tap_activtrak.tap import TapActivTrak
 from tests.sandbox import start
 
 SANDBOX = start("activtrak", scale=1500, days=4, users=5, computers=3)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import platform
-import os
 
 from tests.bench import common
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_beyondtrust.tap import TapBeyondTrust
 
+from tap_beyondtrust.tap import TapBeyondTrust
 from tests.sandbox import start
 
 SANDBOX = start("beyondtrust", scale=150, days=3, team_events_per_day=10, jump_events_per_day=6,

@@ -658,6 +658,7 @@ def test_vault_account_is_read_whatever_its_case(bt):
 
 def test_vault_account_that_is_not_a_number_is_kept_as_sent():
     from lxml import etree
+
     from tap_beyondtrust import xmlrows
 
     ns = "https://www.beyondtrust.com/namespaces/API/reporting"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_controlio.tap import TapControlio
 
+from tap_controlio.tap import TapControlio
 from tests.sandbox import start
 from tests.taputil import select_streams
 

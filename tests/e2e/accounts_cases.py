@@ -8,11 +8,8 @@ import os
 import subprocess
 import uuid
 
-import pytest
-
 from tests.demo import MELTANO, ROOT, meltano, warehouse_counts
 from tests.sandbox import start
-
 
 
 def test_two_accounts_keep_their_own_data_and_state(sandboxes, tmp_path):

@@ -10,12 +10,12 @@ import uuid
 import pytest
 
 from tests.demo import ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
-from tests.e2e.extras import duckdb_tables_without_undocumented
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
 from tests.e2e.accounts_cases import test_two_accounts_keep_their_own_data_and_state  # noqa: F401
 from tests.e2e.deletion_cases import test_an_entry_deleted_at_the_vendor_is_marked_deleted  # noqa: F401
+from tests.e2e.extras import duckdb_tables_without_undocumented
 from tests.e2e.postgres_cases import (  # noqa: F401
     postgres,
     test_postgres_counts_types_upserts_and_crash_safety,

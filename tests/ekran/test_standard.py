@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_ekran.tap import TapEkran
 
+from tap_ekran.tap import TapEkran
 from tests.sandbox import start
 
 SANDBOX = start("ekran", scale=600, days=3, users=6, clients=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tap_ekran.client import timespan_seconds, utc_iso
 
 

@@ -14,7 +14,7 @@ import typing as t
 
 from tests.sandbox.core import Fault, Request, Response, Sandbox, VendorApp
 
-__all__ = ["Fault", "Request", "Response", "Sandbox", "VendorApp", "vendors", "start"]
+__all__ = ["Fault", "Request", "Response", "Sandbox", "VendorApp", "start", "vendors"]
 
 _NOT_VENDORS = {"core"}
 

@@ -637,7 +637,7 @@ class App(VendorApp):
         self.changed_activity_names[1] = f"app1-renamed-{len(self.changed_activity_names) + self.today_growth}.exe"
         return {"raw_added": added, "raw_total": self.base_count + len(self.extra_keys)}
 
-    def delete(self, stream: str, id: int) -> dict:  # noqa: A002
+    def delete(self, stream: str, id: int) -> dict:
         """The collection entry ``id`` is deleted: lists no longer show it
         (reports keep its past rows, as history)."""
         if stream not in COLLECTIONS or not 1 <= int(id) <= self._count(stream):

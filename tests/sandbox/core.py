@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
-    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: t.Any) -> None:
         pass  # the sandbox keeps its own log
 
     def do_GET(self) -> None:

@@ -326,7 +326,7 @@ class App(VendorApp):
         self._order = None
         return i
 
-    def delete(self, stream: str, id: str) -> dict:  # noqa: A002
+    def delete(self, stream: str, id: str) -> dict:
         """A report, report definition or subscription is deleted: lists no longer show it."""
         if stream == "reports":
             if self.delete_report(int(id) - REPORT_ID_BASE) is None:

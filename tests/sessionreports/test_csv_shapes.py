@@ -4,9 +4,9 @@ these bodies over HTTP in place of its generated CSVs."""
 
 from __future__ import annotations
 
-from tests.sessionreports.helpers import TAP, config_for
 from tests.sandbox import Response
 from tests.sandbox.sessionreports import REPORT_ID_BASE
+from tests.sessionreports.helpers import TAP, config_for
 from tests.taputil import run_tap
 
 BODIES = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.sessionreports.helpers import TAP, TOKEN, config_for, keys
 from tests.sandbox.sessionreports import REPORT_ID_BASE
+from tests.sessionreports.helpers import TAP, TOKEN, config_for, keys
 from tests.taputil import run_tap, run_tap_until
 
 STREAMS = ["reports", "report_rows"]

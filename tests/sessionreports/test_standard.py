@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_sessionreports.tap import TapSessionReports
 
+from tap_sessionreports.tap import TapSessionReports
 from tests.sandbox import start
 
 SANDBOX = start("sessionreports", scale=40, days=10, definitions=3, subscriptions=6)

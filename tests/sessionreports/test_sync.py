@@ -9,8 +9,8 @@ import io
 import pytest
 import requests
 
-from tests.sessionreports.helpers import TAP, TOKEN, config_for, distinct_counts, keys
 from tests.sandbox.sessionreports import PREDEFINED, REPORT_ID_BASE, USER_IDS
+from tests.sessionreports.helpers import TAP, TOKEN, config_for, distinct_counts, keys
 from tests.taputil import discover, run_tap, run_tap_until
 
 DOCUMENTED_TITLES = {

@@ -3,8 +3,8 @@ a report's CSV columns, whatever they are, in `columns`."""
 
 from __future__ import annotations
 
-from tests.sessionreports.helpers import LIST_STREAMS, TAP, config_for
 from tests.sandbox.sessionreports import REPORT_ID_BASE, SHAPE_OF, SHAPES
+from tests.sessionreports.helpers import LIST_STREAMS, TAP, config_for
 from tests.taputil import run_tap
 
 
