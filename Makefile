@@ -6,7 +6,7 @@ TAPS   := $(sort $(wildcard tap-*))
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv lint test demo bench sandbox clean dagster dagster-venv
+.PHONY: venv lint test test-sdk-next demo bench sandbox clean dagster dagster-venv
 
 $(STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,26 @@ lint: $(STAMP)
 test: lint $(DAGSTER_STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
+# The taps' tests on the newest singer-sdk pre-release, in a venv of their own: the taps pin the
+# released line (<0.55), so they go in without their dependencies, which are installed beside them.
+NEXT_VENV  := .venv-sdk-next
+NEXT_STAMP := $(NEXT_VENV)/.installed
+SDK_NEXT   ?= singer-sdk[msgspec]>=0.55.0a1,<0.56
+TAP_TESTS  := $(foreach t,$(TAPS),tests/$(subst tap-,,$(t))) tests/test_stream_maps.py
+
+$(NEXT_STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
+	test -x $(NEXT_VENV)/bin/python || $(PYTHON) -m venv $(NEXT_VENV)
+	$(NEXT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NEXT_VENV)/bin/python -m pip install --quiet --pre "$(SDK_NEXT)" pytest pytest-xdist pytest-timeout \
+	  $$($(NEXT_VENV)/bin/python tests/tap_dependencies.py $(TAPS))
+	$(NEXT_VENV)/bin/python -m pip install --quiet --no-deps $(foreach t,$(TAPS),-e ./$(t))
+	touch $@
+
+## make test-sdk-next: the taps' tests against the newest singer-sdk pre-release (CI runs it after make test)
+test-sdk-next: $(NEXT_STAMP)
+	$(NEXT_VENV)/bin/python -c 'import singer_sdk.about, importlib.metadata as m; print("singer-sdk", m.version("singer-sdk"))'
+	$(NEXT_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(TAP_TESTS)
+
 ## make demo: meltano run of every tap into DuckDB, then an incremental run
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
@@ -54,4 +74,4 @@ sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox
 
 clean:
-	rm -rf $(VENV) .meltano .sandbox output $(DAGSTER_VENV) orchestrate/.dagster
+	rm -rf $(VENV) $(NEXT_VENV) .meltano .sandbox output $(DAGSTER_VENV) orchestrate/.dagster
