@@ -27,10 +27,10 @@ import urllib3
 from lxml import etree
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now as _utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
-from singer_sdk.singerlib import RecordMessage
+
+from tap_beyondtrust._sdk import FastRecordMessages, tap_of
 
 NS = "https://www.beyondtrust.com/namespaces/API/reporting"
 ERROR_TAG = f"{{{NS}}}error"
@@ -228,27 +228,6 @@ def make_windows(lo: int, hi: int, size: int, *, align: int = 0) -> list[tuple[i
 
 
 # ------------------------------------------------------------------ streams
-class FastRecordMessages:
-    """RECORD messages without singer-sdk's per-record walk for deselected
-    properties when nothing is deselected (and types are not conformed): the
-    walk recursed into every nested object and cost ~18% of the archive
-    benchmark's CPU. With any property deselected, the SDK's own path runs."""
-
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        fast = self.__dict__.get("_fast_records")
-        if fast is None:
-            fast = self._fast_records = (
-                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values()))
-        if not fast:
-            yield from super()._generate_record_messages(record)  # type: ignore[misc]
-            return
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version, time_extracted=_utc_now())
-
-
 class BeyondTrustStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every report."""
 
@@ -267,7 +246,7 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
 
     @property
     def authenticator(self) -> OAuthClientCredentials:  # type: ignore[override]
-        return self._tap.oauth  # type: ignore[attr-defined]
+        return tap_of(self).oauth  # type: ignore[attr-defined]
 
     @property
     def http_headers(self) -> dict:

@@ -11,9 +11,9 @@ from functools import cached_property
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
 
+from tap_beyondtrust._sdk import CheckedConfig
 from tap_beyondtrust.client import DEFAULT_TOKEN_PATH, OAuthClientCredentials
 from tap_beyondtrust.streams import STREAM_TYPES
 
@@ -52,11 +52,12 @@ class RecordBufferingWriter(MsgSpecWriter):
             sys.stdout.flush()
 
 
-class TapBeyondTrust(Tap):
+class TapBeyondTrust(CheckedConfig, Tap):
     """BeyondTrust Remote Support: session, survey, team, Jump Item, Vault,
     licence and archive reports, streamed from XML and gzip archives."""
 
     name = "tap-beyondtrust"
+    SECRET_SETTINGS = ("client_secret",)
     message_writer_class = RecordBufferingWriter
 
     config_jsonschema = th.PropertiesList(
@@ -128,25 +129,8 @@ class TapBeyondTrust(Tap):
         th.Property("ca_bundle", th.StringType, description="Path of a CA bundle for the appliance's private CA."),
     ).to_dict()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        errors = check_config(self._config)
-        if errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """singer-sdk's schema check, with the secret masked: a schema error can
-        quote the value (``987654321 is not of type 'string'``)."""
-        errors = super()._validate_config(raise_errors=False)
-        if errors:  # the readable form of each broken rule, naming its setting, beside the schema's
-            errors += [error for error in check_config(self._config) if error not in errors]
-        secret = str(self._config.get("client_secret") or "")
-        if len(secret) >= 3:
-            errors = [error.replace(secret, "<client_secret>") for error in errors]
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors,
-                                        schema=self.config_jsonschema) from None
-        return errors
+    def check_config(self, config: t.Mapping[str, t.Any]) -> list[str]:
+        return check_config(config)
 
     @cached_property
     def oauth(self) -> OAuthClientCredentials:
