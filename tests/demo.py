@@ -235,13 +235,15 @@ def print_models(warehouse: Path) -> None:
             print(f"  {vendor:<38} {sessions:>9,} {open_:>6,} {hours:>9,.1f}")
         print(f"\n{'users with the most privileged-session hours':<40} {'vendors':<22} {'sessions':>9} {'hours':>9}")
         for name, vendors, sessions, hours in con.execute(
-            "select coalesce(p.display_name, p.person_key), p.vendors, count(*), sum(s.duration_seconds) / 3600 as hours "
+            "select coalesce(p.display_name, p.person_key), p.vendors, count(*), "
+            "sum(s.duration_seconds) / 3600 as hours "
             "from analytics.privileged_sessions s join analytics.people p on p.person_id = s.person_id "
             "group by p.person_id, p.display_name, p.person_key, p.vendors order by hours desc nulls last limit 5"
         ).fetchall():
             print(f"  {name[:38]:<38} {vendors[:22]:<22} {sessions:>9,} {hours or 0:>9,.1f}")
         people, matched, identities = con.execute(
-            "select count(*), count(*) filter (where is_matched_across_vendors), sum(identity_count) from analytics.people"
+            "select count(*), count(*) filter (where is_matched_across_vendors), sum(identity_count) "
+            "from analytics.people"
         ).fetchone()
         print(f"\npeople: {people:,} from {identities:,} vendor identities; {matched:,} matched across vendors "
               "(rules: transform/models/marts/_marts.yml; overrides: transform/seeds/person_overrides.csv)")
@@ -288,7 +290,8 @@ def main() -> int:
     tasks = job_tasks(MODELED_JOB)
     with Sandboxes(taps.values(), state_dir) as sandboxes:
         env = {**sandboxes.env(), "MELTANO_ENVIRONMENT": "sandbox", "DBT_DUCKDB_PATH": str(warehouse),
-               "DBT_DUCKDB_TARGET_PATH": str(warehouse.parent / "dbt"), "DBT_DUCKDB_LOG_PATH": str(warehouse.parent / "dbt")}
+               "DBT_DUCKDB_TARGET_PATH": str(warehouse.parent / "dbt"),
+               "DBT_DUCKDB_LOG_PATH": str(warehouse.parent / "dbt")}
         print("sandbox: " + ", ".join(f"{v} {u}" for v, u in sandboxes.urls.items()))
         print(f"Meltano's logs: {log.relative_to(ROOT)}\n")
         print(f"  meltano install {meltano_logged('install', env=env, log=log):>47.1f} s")

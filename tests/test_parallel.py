@@ -42,7 +42,7 @@ def test_five_taps_in_parallel_with_faults(sandbox_factory):
         return run_tap(tap, config, timeout=600)
 
     with ThreadPoolExecutor(max_workers=len(TAPS)) as pool:
-        runs = dict(zip(TAPS, pool.map(sync, TAPS)))
+        runs = dict(zip(TAPS, pool.map(sync, TAPS), strict=True))
 
     for tap, run in runs.items():
         server = servers[tap]

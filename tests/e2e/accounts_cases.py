@@ -47,8 +47,8 @@ def test_two_accounts_keep_their_own_data_and_state(sandboxes, tmp_path):
             log = server.logged("activitylog")
             assert log and all("cursor" in entry["params"] for entry in log)
 
-        states = subprocess.run([MELTANO, "state", "list", "--pattern", f"*{suffix}"], cwd=ROOT, env={**os.environ, **env},
-                                capture_output=True, text=True, check=True).stdout
+        states = subprocess.run([MELTANO, "state", "list", "--pattern", f"*{suffix}"], cwd=ROOT,
+                                env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
         assert f"sandbox:tap-activtrak--eu-to-target-duckdb:{suffix}" in states
         assert f"sandbox:tap-activtrak--us-to-target-duckdb:{suffix}" in states
     finally:

@@ -67,8 +67,8 @@ def _env(sandboxes, tap: str, streams: tuple[str, ...], **extra: str) -> dict[st
 
 def _rows(postgres, database: str, schema: str, table: str, key: str) -> dict[str, str]:
     """{key: _sdc_deleted_at} of the table's rows ('' when not deleted)."""
-    return {row_id: deleted for row_id, deleted in postgres.sql(
-        f"select \"{key}\"::text, coalesce(_sdc_deleted_at::text, '') from \"{schema}\".\"{table}\"", database)}
+    return dict(postgres.sql(
+        f"select \"{key}\"::text, coalesce(_sdc_deleted_at::text, '') from \"{schema}\".\"{table}\"", database))
 
 
 def _count_live(postgres, database: str, schema: str, table: str) -> tuple[int, int]:

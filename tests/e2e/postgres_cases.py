@@ -121,7 +121,8 @@ def loader_pid(session: int, executable: str, log, timeout: float = 60) -> int:
             try:
                 if os.getsid(int(entry)) != session:
                     continue
-                argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    argv = cmdline.read().split(b"\0")
             except OSError:  # gone meanwhile
                 continue
             if any(arg.decode(errors="replace").endswith(f"/bin/{executable}") for arg in argv):

@@ -51,7 +51,8 @@ def meltano_dir(tmp_path_factory):
 def dbt_env(adapter: str, tmp_path, project=None) -> dict[str, str]:
     """dbt's compiled files and logs in tmp_path (never in transform/), optionally another project copy."""
     prefix = f"DBT_{adapter.upper()}_"
-    env = {prefix + "TARGET_PATH": str(tmp_path / f"dbt-target-{adapter}"), prefix + "LOG_PATH": str(tmp_path / "dbt-logs")}
+    env = {prefix + "TARGET_PATH": str(tmp_path / f"dbt-target-{adapter}"),
+           prefix + "LOG_PATH": str(tmp_path / "dbt-logs")}
     if project is not None:
         env |= {prefix + "PROJECT_DIR": str(project), prefix + "PROFILES_DIR": str(project)}
     return env
@@ -89,6 +90,10 @@ def one(db, query: str):
     return db.rows(query)[0][0]
 
 
+def count(db, query: str) -> int:
+    return int(one(db, query))
+
+
 def raw_fudo_session_ids(db) -> set[str]:
     """Session IDs of the current version of each Fudo report, read from the raw rows in Python."""
     latest: dict[str, object] = {}
@@ -116,44 +121,57 @@ def check_models(db, expected: dict[str, dict[str, int]]) -> dict[str, int]:
     }
     assert per_vendor["fudo"] > 0
     # every session once, keyed per vendor, account and id
-    assert int(one(db, "select count(distinct privileged_session_id) from analytics.privileged_sessions")) == sum(per_vendor.values())
-    assert int(one(db, "select count(*) from analytics.privileged_sessions where duration_seconds < 0")) == 0
-    assert int(one(db, "select count(*) from analytics.privileged_sessions where is_open <> (ended_at is null)")) == 0
-    # sessions still open: exactly those the vendor sends without an end; closed Ekran sessions keep the vendor's duration
-    assert int(one(db, "select count(*) from analytics.privileged_sessions where is_open and vendor = 'beyondtrust'")) \
-        == int(one(db, "select count(*) from tap_beyondtrust.support_sessions where end_time is null"))
+    assert count(db, "select count(distinct privileged_session_id) from analytics.privileged_sessions") \
+        == sum(per_vendor.values())
+    assert count(db, "select count(*) from analytics.privileged_sessions where duration_seconds < 0") == 0
+    assert count(db, "select count(*) from analytics.privileged_sessions where is_open <> (ended_at is null)") == 0
+    # sessions still open: exactly those the vendor sends without an end;
+    # closed Ekran sessions keep the vendor's duration
+    assert count(db, "select count(*) from analytics.privileged_sessions where is_open and vendor = 'beyondtrust'") \
+        == count(db, "select count(*) from tap_beyondtrust.support_sessions where end_time is null")
     assert float(one(db, "select sum(p.duration_seconds - s.\"durationSeconds\") from analytics.privileged_sessions p "
-                         "join tap_ekran.sessions s on p.vendor = 'ekran' and p.session_id = cast(s.\"sessionId\" as varchar) "
+                         "join tap_ekran.sessions s "
+                         "on p.vendor = 'ekran' and p.session_id = cast(s.\"sessionId\" as varchar) "
                          "where s.\"durationSeconds\" >= 0")) == pytest.approx(0, abs=1e-6)
     # BeyondTrust: the recording link the vendor gives
-    assert int(one(db, "select count(*) from analytics.privileged_sessions where vendor = 'beyondtrust' and link_url like 'http%'")) \
-        == int(one(db, "select count(*) from tap_beyondtrust.support_sessions where session_recording_view_url like 'http%'"))
+    assert count(db, "select count(*) from analytics.privileged_sessions "
+                     "where vendor = 'beyondtrust' and link_url like 'http%'") \
+        == count(db, "select count(*) from tap_beyondtrust.support_sessions "
+                     "where session_recording_view_url like 'http%'")
 
     # user_activity_daily: one row per ActivTrak user and day, Controlio user and day, Ekran user and login day
-    activity = {v: int(n) for v, n in db.rows("select vendor, count(*) from analytics.user_activity_daily group by vendor")}
-    assert activity["activtrak"] == int(one(db, 'select count(*) from (select distinct users_key, "date" from tap_activtrak.working_hours_users) d'))
-    assert activity["ekran"] == int(one(db, 'select count(*) from (select distinct "userId", cast("loginDate" as date) from tap_ekran.sessions '
-                                            'where "durationSeconds" is not null) d'))
-    assert activity["controlio"] == int(one(db, "select count(*) from (select user_id, window_start from tap_controlio.workload_by_users "
-                                                "union select user_id, window_start from tap_controlio.productivity) d"))
-    assert float(one(db, "select sum(active_seconds) from analytics.user_activity_daily where vendor = 'activtrak'")) == pytest.approx(
-        float(one(db, "select sum(cast(\"activeTime\" ->> 'total' as double precision)) from tap_activtrak.working_hours_users")))
-    assert int(one(db, "select count(*) from analytics.user_activity_daily where person_id is null")) == 0
+    activity = {v: int(n) for v, n in db.rows(
+        "select vendor, count(*) from analytics.user_activity_daily group by vendor")}
+    assert activity["activtrak"] == count(
+        db, 'select count(*) from (select distinct users_key, "date" from tap_activtrak.working_hours_users) d')
+    assert activity["ekran"] == count(
+        db, 'select count(*) from (select distinct "userId", cast("loginDate" as date) from tap_ekran.sessions '
+            'where "durationSeconds" is not null) d')
+    assert activity["controlio"] == count(
+        db, "select count(*) from (select user_id, window_start from tap_controlio.workload_by_users "
+            "union select user_id, window_start from tap_controlio.productivity) d")
+    assert float(one(db, "select sum(active_seconds) from analytics.user_activity_daily where vendor = 'activtrak'")) \
+        == pytest.approx(float(one(db, "select sum(cast(\"activeTime\" ->> 'total' as double precision)) "
+                                       "from tap_activtrak.working_hours_users")))
+    assert count(db, "select count(*) from analytics.user_activity_daily where person_id is null") == 0
 
     # access_events: every row of its five raw tables
-    events = {s: int(n) for s, n in db.rows("select source_stream, count(*) from analytics.access_events group by source_stream")}
+    events = {s: int(n) for s, n in db.rows(
+        "select source_stream, count(*) from analytics.access_events group by source_stream")}
     assert events == {table: expected[schema.removeprefix("tap_")][table] for schema, table in ACCESS_STREAMS}
     # people: every identity has one person, actors resolve to people
-    assert int(one(db, "select count(*) from analytics.person_identities i left join analytics.people p "
-                       "on p.person_id = i.person_id where p.person_id is null")) == 0
-    assert int(one(db, "select sum(identity_count) from analytics.people")) == int(one(db, "select count(*) from analytics.person_identities"))
-    assert int(one(db, "select count(*) from analytics.access_events where actor_person_id is not null")) > 0
+    assert count(db, "select count(*) from analytics.person_identities i left join analytics.people p "
+                     "on p.person_id = i.person_id where p.person_id is null") == 0
+    assert count(db, "select sum(identity_count) from analytics.people") \
+        == count(db, "select count(*) from analytics.person_identities")
+    assert count(db, "select count(*) from analytics.access_events where actor_person_id is not null") > 0
     return per_vendor
 
 
 def mart_snapshot(db) -> dict[str, collections.Counter]:
     """Every row of every end model (as text), to compare two builds."""
-    return {m: collections.Counter(tuple(map(str, row)) for row in db.rows(f"select * from analytics.{m}")) for m in MARTS}
+    return {m: collections.Counter(tuple(map(str, row)) for row in db.rows(f"select * from analytics.{m}"))
+            for m in MARTS}
 
 
 # --- DuckDB -----------------------------------------------------------------------------------
@@ -180,12 +198,15 @@ def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, tmp_pa
     meltano("invoke", "dbt-duckdb", "build", "--full-refresh", env=env, quiet=True)
     assert mart_snapshot(db) == after_run
 
-    sessions_before = {v: int(n) for v, n in db.rows("select vendor, count(*) from analytics.privileged_sessions group by vendor")}
-    activity_before = int(one(db, "select count(*) from analytics.user_activity_daily where vendor = 'activtrak'"))
-    closed = db.rows("select sessionid, logoutdate from tap_ekran.sessions where logoutdate is not null order by sessionid limit 1")[0]
+    sessions_per_vendor = "select vendor, count(*) from analytics.privileged_sessions group by vendor"
+    sessions_before = {v: int(n) for v, n in db.rows(sessions_per_vendor)}
+    activity_before = count(db, "select count(*) from analytics.user_activity_daily where vendor = 'activtrak'")
+    closed = db.rows("select sessionid, logoutdate from tap_ekran.sessions where logoutdate is not null "
+                     "order by sessionid limit 1")[0]
     db.execute(
         # an append-only loader's tables (no primary key, as target-postgres's append-only method leaves them) ...
-        *(f"create table {t}_appended as select * from {t}; drop table {t}; alter table {t}_appended rename to {t.split('.')[1]}"
+        *(f"create table {t}_appended as select * from {t}; drop table {t}; "
+          f"alter table {t}_appended rename to {t.split('.')[1]}"
           for t in ("tap_ekran.sessions", "tap_beyondtrust.support_sessions")),
         # ... holding an older copy of a session (still open) and second copies of BeyondTrust sessions
         f"insert into tap_ekran.sessions select * replace (cast(null as timestamp) as logoutdate) "
@@ -196,9 +217,10 @@ def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, tmp_pa
         "create table tap_activtrak_eu.working_hours_users as select * from tap_activtrak.working_hours_users",
         "create table tap_activtrak_eu.activity_log as select * from tap_activtrak.activity_log",
         # a Controlio user named in the domain\user form of an ActivTrak login: matched automatically
-        "insert into tap_controlio.users (id, name, friendly_name, extra) values (9001, 'CORP\\User001', 'Matched User', '{}')",
+        "insert into tap_controlio.users (id, name, friendly_name, extra) "
+        "values (9001, 'CORP\\User001', 'Matched User', '{}')",
     )
-    assert int(one(db, f"select count(*) from tap_ekran.sessions where sessionid = {closed[0]}")) == 2
+    assert count(db, f"select count(*) from tap_ekran.sessions where sessionid = {closed[0]}") == 2
 
     # the seed file puts an Ekran user and a BeyondTrust representative under one person
     project = tmp_path / "transform"
@@ -210,21 +232,26 @@ def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, tmp_pa
         "beyondtrust,tap_beyondtrust,representative,1,alice\n")
     meltano("invoke", "dbt-duckdb:build", env={**env, **dbt_env("duckdb", tmp_path, project)}, quiet=True)
 
-    sessions = {v: int(n) for v, n in db.rows("select vendor, count(*) from analytics.privileged_sessions group by vendor")}
+    sessions = {v: int(n) for v, n in db.rows(sessions_per_vendor)}
     assert sessions == sessions_before  # the duplicates are gone
-    assert db.rows(f"select ended_at from analytics.privileged_sessions where vendor = 'ekran' and session_id = '{closed[0]}'") == [(closed[1],)]
-    by_account = dict(db.rows("select source_account, count(*) from analytics.user_activity_daily where vendor = 'activtrak' group by 1"))
+    assert db.rows("select ended_at from analytics.privileged_sessions "
+                   f"where vendor = 'ekran' and session_id = '{closed[0]}'") == [(closed[1],)]
+    by_account = dict(db.rows("select source_account, count(*) from analytics.user_activity_daily "
+                              "where vendor = 'activtrak' group by 1"))
     assert by_account == {"tap_activtrak": activity_before, "tap_activtrak_eu": activity_before}
 
-    matched = db.rows("select vendors, activtrak_user_ids, controlio_user_ids from analytics.people where person_key = 'user001'")
+    matched = db.rows("select vendors, activtrak_user_ids, controlio_user_ids from analytics.people "
+                      "where person_key = 'user001'")
     assert matched == [("activtrak, controlio", "user001, user001", "9001")]  # one id per ActivTrak account
-    alice = db.rows("select vendors, ekran_user_ids, beyondtrust_user_ids, is_overridden from analytics.people where person_key = 'alice'")
+    alice = db.rows("select vendors, ekran_user_ids, beyondtrust_user_ids, is_overridden from analytics.people "
+                    "where person_key = 'alice'")
     assert alice == [("beyondtrust, ekran", str(ekran_user), "1", True)]
-    assert int(one(db, "select count(*) from analytics.privileged_sessions s join analytics.people p on p.person_id = s.person_id "
-                       "where p.person_key = 'alice'")) == int(one(
-        db, f"select count(distinct sessionid) from tap_ekran.sessions where userid = {ekran_user}")) + int(one(
-        db, "select count(distinct lsid) from tap_beyondtrust.support_sessions where primary_rep ->> 'id' = '1'"))
-    assert int(one(db, "select count(*) from analytics.people where is_matched_across_vendors")) == 2
+    assert count(db, "select count(*) from analytics.privileged_sessions s "
+                     "join analytics.people p on p.person_id = s.person_id where p.person_key = 'alice'") \
+        == count(db, f"select count(distinct sessionid) from tap_ekran.sessions where userid = {ekran_user}") \
+        + count(db, "select count(distinct lsid) from tap_beyondtrust.support_sessions "
+                    "where primary_rep ->> 'id' = '1'")
+    assert count(db, "select count(*) from analytics.people where is_matched_across_vendors") == 2
 
     # docs and source freshness on the same warehouse
     meltano("invoke", "dbt-duckdb:docs-generate", env=env, quiet=True)

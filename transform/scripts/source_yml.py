@@ -33,15 +33,16 @@ def quote(text: str) -> str:
 
 
 def main(source: str, catalog_path: str) -> None:
-    raw = open(catalog_path).read()
+    with open(catalog_path) as file:
+        raw = file.read()
     catalog = json.loads(raw[raw.index("{"):])
-    vendor = source.removeprefix("tap_")
     out = [
         "version: 2",
         "",
         "sources:",
         f"  - name: {source}",
-        f"    description: Raw tables of {source.replace('_', '-')} (one table per stream), in the load schema of each account.",
+        f"    description: Raw tables of {source.replace('_', '-')} (one table per stream), "
+        "in the load schema of each account.",
         f"    schema: \"{{{{ var('source_schemas')['{source}'][0] }}}}\"",
         "    config:",
         "      freshness:",
@@ -76,7 +77,8 @@ def main(source: str, catalog_path: str) -> None:
                 label += ", primary key"
             if name == replication:
                 label += ", replication key"
-            out += [f"          - name: {name.lower()}", f"            description: {quote(label + ('. ' + doc if doc else '.'))}"]
+            description = label + (". " + doc if doc else ".")
+            out += [f"          - name: {name.lower()}", f"            description: {quote(description)}"]
     print("\n".join(out))
 
 
