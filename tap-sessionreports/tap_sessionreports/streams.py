@@ -17,8 +17,9 @@ import requests
 import urllib3
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.helpers._util import utc_now
+from typing_extensions import override
 
+from tap_sessionreports._sdk import tap_of
 from tap_sessionreports.client import (
     SessionReportsListStream,
     SessionReportsStream,
@@ -99,10 +100,6 @@ class ReportsStream(SessionReportsListStream):
             yield {"report_id": record["id"], "report_modified_at": record["modified_at"]}
 
     # ------------------------------------------------------------ not ready reports
-    #: True while re-checked reports go out: they are older than the bookmark,
-    #: which they must not move (nor trip the sort check)
-    _rechecking = False
-
     def not_ready(self) -> dict:
         """{report id: modified_at} of the reports seen not ready, kept in the
         stream's state (mutated in place, so every STATE message holds it as
@@ -146,7 +143,7 @@ class ReportsStream(SessionReportsListStream):
 
     def _recheck(self, ids: list[str], pending: dict) -> t.Iterator[dict]:
         self.logger.info("Re-checking %d report(s) seen not ready by an earlier sync", len(ids))
-        self._rechecking = True
+        self.holding_bookmark = True  # re-checked reports are older than the bookmark
         try:
             for start in range(0, len(ids), RECHECK_BATCH):
                 batch = ids[start:start + RECHECK_BATCH]
@@ -162,7 +159,7 @@ class ReportsStream(SessionReportsListStream):
                         yield record
                         pending.pop(report_id, None)
         finally:
-            self._rechecking = False
+            self.holding_bookmark = False
 
     def _reports_by_id(self, ids: list[str]) -> t.Iterator[dict]:
         """``GET /api/v2/report?filter=id.in(<ids>)``, the documented filter
@@ -171,7 +168,7 @@ class ReportsStream(SessionReportsListStream):
         terms = [f"id.in({','.join(ids)})", *self.extra_filter_terms()]
         limit = max(1, min(int(self.config.get("page_size", 1000)), len(ids)))
         wanted = set(ids)
-        send = self.request_decorator(self._request)
+        send = self.request_decorator(self.send_request)
         url = self.get_url(None)
         offset = 0
         while True:
@@ -179,7 +176,6 @@ class ReportsStream(SessionReportsListStream):
                               safe="(),!")
             prepared = self.build_prepared_request(method="GET", url=f"{url}?{query}", headers=self.http_headers)
             records = envelope_records(send(prepared, None), self.model)
-            self._extracted_at = utc_now()
             if not records:
                 return
             if not {str(record.get("id")) for record in records} <= wanted:
@@ -190,10 +186,6 @@ class ReportsStream(SessionReportsListStream):
             offset += len(records)
             if offset >= len(ids):
                 return  # one record per id: all there
-
-    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
-        if not self._rechecking:
-            super()._increment_stream_state(latest_record, context=context)
 
 
 def is_ready(record: dict) -> bool:
@@ -302,13 +294,6 @@ class ReportRowsStream(SessionReportsStream):
         session.stream = True  # bodies are read as they arrive, never whole
         return session
 
-    def _write_schema_message(self) -> None:
-        # The SDK writes a child's SCHEMA at every parent record (every report):
-        # once per run is what targets need.
-        if not getattr(self, "_schema_written", False):
-            super()._write_schema_message()
-            self._schema_written = True
-
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
         state = self.get_context_state(context)
@@ -339,7 +324,7 @@ class ReportRowsStream(SessionReportsStream):
         if watermark is None:
             return
         current = {k: context.get(k) for k in ("report_id", "report_modified_at")}
-        reports = self._tap.streams.get(ReportsStream.name)
+        reports = tap_of(self).streams.get(ReportsStream.name)
         # a re-checked report (older than the bookmark) may be resumed next sync
         pending = reports.not_ready() if isinstance(reports, ReportsStream) else {}
 
@@ -357,7 +342,7 @@ class ReportRowsStream(SessionReportsStream):
 
     def _reports_watermark(self) -> t.Any:
         """The oldest modified_at the reports stream can still hand out."""
-        reports = self._tap.streams.get(ReportsStream.name)
+        reports = tap_of(self).streams.get(ReportsStream.name)
         candidates = []
         if reports is not None:
             bookmark = reports.stream_state.get("replication_key_value")
@@ -379,7 +364,7 @@ class ReportRowsStream(SessionReportsStream):
         attempt = 0
         emitted = skip
         url = self.get_url(context)
-        send = self.request_decorator(self._request)
+        send = self.request_decorator(self.send_request)
         while True:
             prepared = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)
             response = send(prepared, context)

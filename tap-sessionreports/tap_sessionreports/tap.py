@@ -11,10 +11,11 @@ from urllib.parse import urlparse
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage
+from typing_extensions import override
 
 from tap_sessionreports import streams
+from tap_sessionreports._sdk import CheckedConfig
 from tap_sessionreports.client import parse_datetime
 
 STREAM_TYPES = (
@@ -30,15 +31,30 @@ class RecordBufferingWriter(MsgSpecWriter):
     being flushed one by one (the per-record flush is a system call per
     record). Every other message (SCHEMA, STATE...) flushes, so a STATE line
     never reaches the target before its records, and a killed tap loses only
-    records written after its last STATE, which a resumed sync reads again."""
+    records written after its last STATE, which a resumed sync reads again.
 
+    A SCHEMA message the same as the stream's last one is left out: singer-sdk
+    writes a child stream's SCHEMA at every parent record (report_rows: at
+    every report), and targets need it once."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas_written: dict[str, SchemaMessage] = {}
+
+    @override
     def write_message(self, message: t.Any) -> None:
+        if isinstance(message, RecordMessage):
+            sys.stdout.buffer.write(self.format_message(message))
+            return
+        if isinstance(message, SchemaMessage):
+            if self._schemas_written.get(message.stream) == message:
+                return
+            self._schemas_written[message.stream] = message
         sys.stdout.buffer.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
-            sys.stdout.flush()
+        sys.stdout.flush()
 
 
-class TapSessionReports(Tap):
+class TapSessionReports(CheckedConfig, Tap):
     """Fudo PAM generated reports, report definitions, subscriptions and report rows."""
 
     name = "tap-sessionreports"
@@ -70,32 +86,20 @@ class TapSessionReports(Tap):
                                 "(report_rows takes a {report_id} placeholder)."),
     ).to_dict()
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        errors = config_errors(dict(self.config))
-        if errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
+    #: never quoted in an error (a schema error can quote the value)
+    SECRET_SETTINGS = ("api_token",)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's schema check, with secret values kept out of its messages
-        (jsonschema quotes the offending value: ``123456 is not of type 'string'``)."""
-        try:
-            errors = super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as exc:
-            raise ConfigValidationError(
-                "Config validation failed", errors=[self._redact(e) for e in exc.errors], schema=exc.schema
-            ) from None
-        return [self._redact(e) for e in errors]
+    @override
+    def check_config(self, config: t.Mapping[str, t.Any]) -> list[str]:
+        """What is wrong with the config, each message naming its setting."""
+        return config_errors(config)
 
-    def _redact(self, message: str) -> str:
-        secret = str(self._config.get("api_token") or "")
-        return message.replace(secret, "<api_token>") if len(secret) >= 3 else message
-
+    @override
     def discover_streams(self) -> list[streams.SessionReportsStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
 
-def config_errors(config: dict) -> list[str]:
+def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     """What is wrong with the config, each message naming its setting."""
     errors = []
     api_url = str(config.get("api_url") or "")
