@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from typing_extensions import override
+
+from tap_activtrak._sdk import FastRecordMessages
+
+if t.TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.core import BatchConfig
 
 UTC = dt.timezone.utc
-RETRY_STATUSES = (429,)
-MAX_RETRY_AFTER = 600.0
+#: one cap on any single wait between attempts, Retry-After's or the exponential one
+MAX_WAIT = 600.0
 DEFAULT_START_DAYS_AGO = 30
 EXTRA = "extra"  # the declared object column holding every undeclared field
 DEFAULT_TIMEZONE = "UTC"
@@ -96,32 +103,9 @@ def local_day(instant: dt.datetime, zone: dt.tzinfo) -> dt.date:
     return instant.astimezone(zone).date()
 
 
-class FastRecordMessages:
-    """RECORD messages without singer-sdk's per-record walk for deselected
-    properties when nothing is deselected and types are not conformed again:
-    the walk recurses into the `extra` object of every record for nothing.
-    Stream maps still apply; with any property deselected, the SDK's own path
-    runs. Measured in tests/bench/bench_activtrak.py."""
-
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        fast = self.__dict__.get("_fast_records")
-        if fast is None:
-            fast = self._fast_records = (
-                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values()))
-        if not fast:
-            yield from super()._generate_record_messages(record)  # type: ignore[misc]
-            return
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version, time_extracted=utc_now())
-
-
-class ActivTrakStream(FastRecordMessages, RESTStream):
+class ActivTrakStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk.py's Iterator vs Generator
     """Shared behaviour of every ActivTrak endpoint."""
 
-    extra_retry_statuses = RETRY_STATUSES
     # The API's JSON already has the declared types and post_process makes the
     # date-times UTC; conforming every field again costs ~40% of the CPU.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -136,7 +120,7 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
     @cached_property
     def zone(self) -> dt.tzinfo:
         """The server's clock (the `timezone` setting, validated before any request)."""
-        return server_zone(self.config.get("timezone"))
+        return server_zone(self.config["timezone"])
 
     @cached_property
     def _declared(self) -> frozenset[str]:
@@ -157,72 +141,76 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
         """The server's day at ``start_date`` (30 days ago when it is not set)."""
         return local_day(self.start_instant, self.zone)
 
+    @cached_property
+    def end_instant(self) -> dt.datetime | None:
+        """Where ``end_date`` ends the synced period, exclusive (a date: the
+        midnight UTC after it); None without an end_date."""
+        end = self.config.get("end_date")
+        return config_instant(end, end=True) if end else None
+
     @property
     def end_day(self) -> dt.date | None:
-        """The server's last day to read with ``end_date`` (a day, inclusive, in
-        UTC): the server's day at the last instant of that UTC day."""
-        end = self.config.get("end_date")
-        if not end:
-            return None
-        day = dt.date.fromisoformat(str(end)[:10])
-        last = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), UTC) - dt.timedelta(microseconds=1)
-        return local_day(last, self.zone)
+        """The server's last day that starts before ``end_instant`` (its clock
+        is `timezone`), for the endpoints that take whole days."""
+        end = self.end_instant
+        return None if end is None else local_day(end - dt.timedelta(microseconds=1), self.zone)
 
-    def get_starting_timestamp(self, context: dict | None) -> dt.datetime | None:
+    @override
+    def get_starting_timestamp(self, context: Context | None) -> dt.datetime | None:
         started = super().get_starting_timestamp(context)
         if started is None:
             return self.start_instant
         return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
 
     @property
+    @override
     def url_base(self) -> str:
-        return self.config["api_url"].rstrip("/")
+        return str(self.config["api_url"]).rstrip("/")
 
     @property
+    @override
     def path(self) -> str:  # type: ignore[override]
         return (self.config.get("paths") or {}).get(self.name, self.default_path)
 
     @cached_property
+    @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.config["api_token"])
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config.get("verify_ssl", True)
+        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
         return session
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+        return float(self.config["request_timeout"])
 
     # -------------------------------------------------------------- retries
+    # singer-sdk's validate_response classifies: 429 and 5xx are retried,
+    # every other 4xx fails at once with response_error_message.
+    @override
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 5))
+        return int(self.config["max_retries"])
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
-        """Wait what Retry-After asks, else an exponential backoff."""
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            wait = _retry_after(exception)
-            if wait is None:
-                wait = base * 2**attempt
-            attempt += 1
-            exception = yield wait
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        """Retry-After where the API sends it, else ``retry_backoff_seconds``
+        doubled after each attempt; no single wait longer than ``MAX_WAIT``."""
+        first = float(self.config["retry_backoff_seconds"])
+        attempts = itertools.count()
+        return self.backoff_runtime(value=lambda exception: retry_wait(exception, first * 2 ** next(attempts)))
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         return value  # Retry-After is the vendor's wish: wait exactly that
 
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status in self.extra_retry_statuses or status >= 500:
-            raise RetriableAPIError(self.response_error_message(response), response)
-        if 400 <= status < 500:
-            raise ActivTrakAPIError(self.response_error_message(response))
-
+    @override
     def response_error_message(self, response: requests.Response) -> str:
+        """The API's own ``message`` (its error payload), the path and a hint for a 401."""
         path = urlparse(response.url).path
         detail = response.text[:500].strip()
         try:
@@ -237,10 +225,12 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
         return f"ActivTrak {path} answered {response.status_code} {response.reason}: {detail}{hint}"
 
     # -------------------------------------------------------------- records
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         yield from payload_of(response)["activity"]
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Declared fields at the top, date-times in UTC, every other field in
         ``extra`` (a date-time that does not parse is null, its text in ``extra``)."""
         unknown = row.keys() - self._declared
@@ -256,7 +246,17 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
         row[EXTRA] = extra
         return row
 
-    def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict | None]:
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the
+        BATCH rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so
+        the next ACTIVATE_VERSION would mark them deleted."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        return super().get_batch_config(config)
+
+    @override
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         """None: no ActivTrak stream has children (singer-sdk's default copies
         every record as a child context)."""
         return ()
@@ -269,29 +269,34 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
         return {}
 
 
-def config_instant(value: t.Any) -> dt.datetime:
-    """A start_date/end_date setting as an aware UTC datetime (a date, or a
-    date-time without an offset, is UTC)."""
-    text = str(value)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = dt.datetime.combine(dt.date.fromisoformat(text[:10]), dt.time())
+def config_instant(value: t.Any, *, end: bool = False) -> dt.datetime:
+    """A start_date/end_date setting as an aware UTC datetime. An ISO date is
+    its midnight UTC (``end``: the midnight after it, so that the day is in an
+    exclusive end); a date-time without an offset is UTC.
+
+    Raises ValueError for anything else."""
+    text = str(value).strip()
+    if len(text) == 10:
+        day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
+        return dt.datetime.combine(day, dt.time(), UTC)
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _retry_after(exception: BaseException | None) -> float | None:
+def retry_wait(exception: BaseException | None, fallback: float) -> float:
+    """How long to wait before the next attempt: the response's Retry-After
+    (seconds or an HTTP date) if it has one, else ``fallback``; at most ``MAX_WAIT``."""
+    wait = fallback
     response = getattr(exception, "response", None)
-    if response is None:
-        return None
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
+    header = response.headers.get("Retry-After") if response is not None else None
+    if header:
         try:
-            when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.timezone.utc)
+            wait = float(header)
         except ValueError:
-            return None
-        return min(max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+            try:
+                when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+            except ValueError:
+                pass
+            else:
+                wait = (when - dt.datetime.now(UTC)).total_seconds()
+    return min(max(wait, 0.0), MAX_WAIT)

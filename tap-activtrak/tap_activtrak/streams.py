@@ -8,25 +8,39 @@ import typing as t
 
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
-from tap_activtrak.client import EXTRA, ActivTrakStream, local_day, payload_of
+from tap_activtrak._sdk import write_state
+from tap_activtrak.client import EXTRA, ActivTrakStream, local_day, payload_of, utc_iso
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.helpers.types import Context
 
 UTC = dt.timezone.utc
 
 
 # --------------------------------------------------------------------- activity log
-class CursorPaginator(BaseAPIPaginator[t.Optional[str]]):
+class LogPage(t.NamedTuple):
+    """One activity-log request: the first one of a sync from the server's
+    day ``start_day``, every later one after the API's ``cursor``."""
+
+    start_day: dt.date | None
+    cursor: str | None
+
+
+class CursorPaginator(BaseAPIPaginator[LogPage]):
     """The activity log's cursor: follow it until a page comes back empty
     (an empty page returns the cursor it was given)."""
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return bool(payload_of(response)["activity"])
 
-    def get_next(self, response: requests.Response) -> str | None:
-        return payload_of(response).get("cursor") or None
+    @override
+    def get_next(self, response: requests.Response) -> LogPage | None:
+        cursor = payload_of(response).get("cursor")
+        return LogPage(None, cursor) if cursor else None
 
 
 class ActivityLogStream(ActivTrakStream):
@@ -72,25 +86,31 @@ class ActivityLogStream(ActivTrakStream):
                     description="Fields the API returned that the document does not name."),
     ).to_dict()
 
+    @override
     def get_new_paginator(self) -> CursorPaginator:
-        return CursorPaginator(start_value=self._saved_cursor())
+        return CursorPaginator(self.first_page(self.context))
 
     @property
-    def _end_date(self) -> str | None:
+    def backfill_key(self) -> str | None:
+        """What a bounded sync's cursor is kept under: ``end_date`` as set for
+        a date, its UTC instant for a date-time; None for an unbounded sync."""
         end = self.config.get("end_date")
-        return str(end)[:10] if end else None
+        if not end:
+            return None
+        text = str(end).strip()
+        return text if len(text) == 10 else t.cast("dt.datetime", self.end_instant).isoformat()
 
-    def _saved_cursor(self) -> str | None:
+    def saved_cursor(self, context: Context | None) -> str | None:
         """The cursor to continue from.
 
         A cursor hands out entries in arrival order, not by date: one taken
         under an ``endDate`` has gone past every entry dated after that day.
         So a sync bounded by ``end_date`` keeps its cursor apart
-        (``backfill_cursor``, with the end date it was taken under) and the
+        (``backfill_cursor``, with the end it was taken under) and the
         unbounded cursor (``cursor``) is never replaced by it.
         """
-        state = self.get_context_state(self.context)
-        end = self._end_date
+        state = self.get_context_state(context)
+        end = self.backfill_key
         if end is None:
             return state.get("cursor")
         backfill = state.get("backfill_cursor")
@@ -98,70 +118,99 @@ class ActivityLogStream(ActivTrakStream):
             return backfill.get("cursor")
         return None
 
-    def get_url_params(self, context: dict | None, next_page_token: str | None) -> dict[str, t.Any]:
+    def first_page(self, context: Context | None) -> LogPage:
+        """The sync's first request, from the state and the config: after the
+        saved cursor; without one, from ``start_date`` for a bounded sync (a
+        backfill reads its own period) or from the bookmark. Both are the
+        server's days: its clock is `timezone`."""
+        cursor = self.saved_cursor(context)
+        if cursor:
+            return LogPage(None, cursor)
+        start = self.start_instant if self.end_instant is not None else self.get_starting_timestamp(context)
+        return LogPage(local_day(t.cast("dt.datetime", start), self.zone), None)
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: LogPage | None) -> dict[str, t.Any]:
+        page = next_page_token or self.first_page(context)
         params: dict[str, t.Any] = {"pageSize": self.page_size, **self.entity_filter()}
-        end_day = self.end_day
-        if next_page_token:
-            params["cursor"] = next_page_token
+        if page.cursor:
+            params["cursor"] = page.cursor
         else:
-            # A bounded sync (a backfill) reads its own period from start_date;
-            # an unbounded one without a cursor from its bookmark. Both are
-            # the server's days: its clock is `timezone`.
-            start = self.start_instant if end_day is not None else self.get_starting_timestamp(context)
-            params["startDate"] = local_day(start, self.zone).isoformat()
+            params["startDate"] = t.cast("dt.date", page.start_day).isoformat()
+        end_day = self.end_day
         if end_day is not None:
             params["endDate"] = end_day.isoformat()
         return params
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         payload = payload_of(response)
-        yield from payload["activity"]
+        rows = payload["activity"]
+        end = self.end_instant
+        if end is None:
+            yield from rows
+        else:  # the API's endDate is a whole day: the entries from end_date's instant on are not synced
+            zone = self.zone
+            for row in rows:
+                date = utc_iso(row.get("date"), zone)
+                if date is None or dt.datetime.fromisoformat(date) < end:
+                    yield row
         # Reached only once every record of this page has been written.
-        if payload["activity"] and payload.get("cursor"):
+        if rows and payload.get("cursor"):
             state = self.get_context_state(self.context)
-            end = self._end_date
-            if end is None:
+            key = self.backfill_key
+            if key is None:
                 state["cursor"] = payload["cursor"]
             else:
-                state["backfill_cursor"] = {"end_date": end, "cursor": payload["cursor"]}
+                state["backfill_cursor"] = {"end_date": key, "cursor": payload["cursor"]}
             self.state_manager.is_flushed = False
-            self._write_state_message()
+            write_state(self)
 
 
 # --------------------------------------------------------------------- working hours
 class DayWindow(t.NamedTuple):
+    """One working-hours request: page ``page`` of the days ``first`` to ``last``, inclusive."""
+
     first: dt.date
+    last: dt.date
     page: int
 
 
 class WindowPagePaginator(BaseAPIPaginator[DayWindow]):
-    """Page numbers within day windows: pages 1..n of ``[first, first+days-1]``,
-    then the next window, until ``last``."""
+    """Day windows of ``window_days`` from ``first`` to ``last`` (the server's
+    days, inclusive), and the page numbers within each window."""
 
     def __init__(self, first: dt.date, last: dt.date, window_days: int, page_size: int) -> None:
-        super().__init__(DayWindow(first, 1))
         self.last = last
         self.window_days = window_days
         self.page_size = page_size
+        super().__init__(self.window_from(first))
 
-    def window_end(self, window: DayWindow) -> dt.date:
-        return min(window.first + dt.timedelta(days=self.window_days - 1), self.last)
+    def window_from(self, first: dt.date) -> DayWindow:
+        """The first page of the window that starts on ``first``."""
+        return DayWindow(first, min(first + dt.timedelta(days=self.window_days - 1), self.last), 1)
 
+    def following(self, window: DayWindow) -> DayWindow | None:
+        """The window after ``window``; None after the last one."""
+        first = window.last + dt.timedelta(days=1)
+        return self.window_from(first) if first <= self.last else None
+
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return self.get_next(response) is not None
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return True  # a day without rows is no reason to skip the days after it
 
+    @override
     def get_next(self, response: requests.Response) -> DayWindow | None:
         payload = payload_of(response)
         current = self.current_value
-        rows = payload["activity"]
         total = payload.get("total")
-        if rows and isinstance(total, int) and current.page * self.page_size < total:
-            return DayWindow(current.first, current.page + 1)
-        following = self.window_end(current) + dt.timedelta(days=1)
-        return DayWindow(following, 1) if following <= self.last else None
+        if payload["activity"] and isinstance(total, int) and current.page * self.page_size < total:
+            return current._replace(page=current.page + 1)
+        return self.following(current)
 
 
 TIME_SPLIT = th.ObjectType(
@@ -204,7 +253,8 @@ class WorkingHoursStream(ActivTrakStream):
     entity_list = ""
 
     @property
-    def is_sorted(self) -> bool:  # type: ignore[override]
+    @override
+    def is_sorted(self) -> bool:
         # One-day windows hold one date each: rows arrive in date order and
         # the bookmark is resumable. Longer windows promise no order inside.
         return self.window_days == 1
@@ -214,22 +264,27 @@ class WorkingHoursStream(ActivTrakStream):
 
     @property
     def window_days(self) -> int:
-        return int(self.config.get("window_days", 1))
+        return int(self.config["window_days"])
 
+    @override
     def get_new_paginator(self) -> WindowPagePaginator:
-        first, last = self.date_range(self.context)
-        self.logger.info("Requesting %s from %s to %s in %d-day windows", self.name, first, last, self.window_days)
-        self._paginator = WindowPagePaginator(first, last, self.window_days, self.page_size)
-        return self._paginator
+        paginator = self.paginator_for(self.context)
+        self.logger.info("Requesting %s from %s to %s in %d-day windows",
+                         self.name, paginator.current_value.first, paginator.last, self.window_days)
+        return paginator
 
-    def date_range(self, context: dict | None) -> tuple[dt.date, dt.date]:
+    def paginator_for(self, context: Context | None) -> WindowPagePaginator:
+        """The windows of a sync, from the state and the config."""
+        first, last = self.date_range(context)
+        return WindowPagePaginator(first, last, self.window_days, self.page_size)
+
+    def date_range(self, context: Context | None) -> tuple[dt.date, dt.date]:
         """The server's days to request (its clock is `timezone`): from the
-        bookmark (less the lookback) or ``start_date``, to ``end_date`` or today."""
+        bookmark (less ``lookback_days``) or ``start_date``, to the last day
+        that starts before ``end_date``, or to today."""
         zone = self.zone
         today = local_day(dt.datetime.now(UTC), zone)
-        last = today
-        if self.end_day is not None:
-            last = min(self.end_day, today)
+        last = today if self.end_day is None else min(self.end_day, today)
         start_value = self.get_starting_timestamp(context)
         start = local_day(start_value, zone) if start_value else today
         if self.get_context_state(context).get("replication_key_value"):
@@ -237,23 +292,24 @@ class WorkingHoursStream(ActivTrakStream):
                 # a bookmark past end_date: a backfill run on the regular
                 # state reads its own period, from start_date
                 return min(self.start_date, last), last
-            # lookback_days=2 re-reads the bookmark's day and the one before it
-            lookback = int(self.config.get("lookback_days", 2))
-            start = max(start - dt.timedelta(days=lookback - 1), self.start_date)
+            # the bookmark's day is read again, and lookback_days before it
+            start = max(start - dt.timedelta(days=int(self.config["lookback_days"])), self.start_date)
         return min(start, last), last
 
-    def get_url_params(self, context: dict | None, next_page_token: DayWindow | None) -> dict[str, t.Any]:
-        window = next_page_token or self._paginator.current_value
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: DayWindow | None) -> dict[str, t.Any]:
+        window = next_page_token or self.paginator_for(context).current_value
         return {
             "from": window.first.isoformat(),
-            "to": self._paginator.window_end(window).isoformat(),
+            "to": window.last.isoformat(),
             "page": window.page,
             "pageSize": self.page_size,
             **self.entity_filter(),
         }
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
-        row = super().post_process(row, context)
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        row = t.cast("dict", super().post_process(row, context))
         row[f"{self.entity_list}_key"] = ",".join(
             item if isinstance(item, str) else json.dumps(item, sort_keys=True)
             for item in row.get(self.entity_list) or []

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
-from tap_activtrak.client import DEFAULT_TIMEZONE, server_zone
+from tap_activtrak._sdk import CheckedConfig
+from tap_activtrak.client import DEFAULT_TIMEZONE, config_instant, server_zone
 from tap_activtrak.streams import STREAM_TYPES
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Stream
 
 DEFAULT_API_URL = "https://api.activtrak.com"
 ENTITY_SETTINGS = ("user_id", "group_id", "computer_id")
+# the same words for the same setting in every tap of this repository
+START_TEXT = (
+    "Where the first sync starts, inclusive: an ISO date (its midnight) or date-time, UTC unless it "
+    "carries an offset. Default: 30 days before today, at midnight UTC."
+)
+END_TEXT = (
+    "Optional end of the synced period, exclusive, for backfills: a date-time ends it at that instant, "
+    "an ISO date at the midnight after that day (so that day is synced). UTC unless it carries an offset. "
+    "Streams read by whole days read every day that starts before it. Default: none (up to now)."
+)
+WINDOW_TEXT = "Days per request; the bookmark advances after each window."
+LOOKBACK_TEXT = (
+    "Days before the bookmark that every incremental sync reads again, because the vendor still "
+    "changes recent data (rows read again are upserted by key)."
+)
+ACTIVATE_TEXT = (
+    "Emit ACTIVATE_VERSION messages for full-table streams, so that a loader that reads them "
+    "(e.g. target-postgres with activate_version) marks or removes rows gone at the vendor."
+)
 
 
 class RecordBufferingWriter(MsgSpecWriter):
@@ -26,27 +48,27 @@ class RecordBufferingWriter(MsgSpecWriter):
     never reaches the target before its records, and a killed tap loses only
     records written after its last STATE, which a resumed sync reads again."""
 
+    @override
     def write_message(self, message: t.Any) -> None:
         sys.stdout.buffer.write(self.format_message(message))
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
 
 
-class TapActivTrak(Tap):
+class TapActivTrak(CheckedConfig, Tap):
     """ActivTrak: activity log (cursor) and working hours (users, computers)."""
 
     name = "tap-activtrak"
+    SECRET_SETTINGS = ("api_token",)
     message_writer_class = RecordBufferingWriter
 
     config_jsonschema = th.PropertiesList(
-        th.Property("api_token", th.StringType, required=True, secret=True,
+        th.Property("api_token", th.StringType(pattern=r"\S"), required=True, secret=True,
                     description="The Live Data API bearer token of the account."),
-        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
-                    description="Root of the ActivTrak API."),
-        th.Property("start_date", th.DateTimeType,
-                    description="Where the first sync starts (ISO date or date-time, UTC); default 30 days ago, UTC."),
-        th.Property("end_date", th.DateTimeType,
-                    description="Optional last day to sync (UTC, inclusive), for backfills."),
+        th.Property("api_url", th.URIType(pattern=r"^https?://"), default=DEFAULT_API_URL,
+                    description="Root of the ActivTrak API (https://, or http://)."),
+        th.Property("start_date", th.DateTimeType, description=START_TEXT),
+        th.Property("end_date", th.DateTimeType, description=END_TEXT),
         th.Property("timezone", th.StringType, default=DEFAULT_TIMEZONE,
                     description="IANA name of the zone the ActivTrak server's clock reads its date-times "
                                 "without an offset in (e.g. America/New_York); records are emitted in UTC "
@@ -55,83 +77,54 @@ class TapActivTrak(Tap):
         th.Property("group_id", th.IntegerType, description="Only this group's data."),
         th.Property("computer_id", th.IntegerType,
                     description="Only this computer's data. At most one of user_id, group_id, computer_id."),
-        th.Property("lookback_days", th.IntegerType, default=2,
-                    description="Working-hours days re-read on each sync (recent days keep changing)."),
-        th.Property("window_days", th.IntegerType, default=1,
-                    description="Days per working-hours request; the bookmark advances per window."),
+        th.Property("lookback_days", th.IntegerType(minimum=0), default=1, description=LOOKBACK_TEXT),
+        th.Property("window_days", th.IntegerType(minimum=1), default=1, description=WINDOW_TEXT),
         th.Property("paths", th.ObjectType(additional_properties=th.StringType),
                     description="Stream name to URL path, overriding the documented paths."),
-        th.Property("request_timeout", th.NumberType, default=300,
+        th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=300,
                     description="Seconds before a request times out (it is then retried)."),
-        th.Property("max_retries", th.IntegerType, default=5,
+        th.Property("max_retries", th.IntegerType(minimum=1), default=5,
                     description="Attempts per request on 429, 5xx, timeouts and dropped connections."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=2,
-                    description="First wait between retries, doubled each time; Retry-After wins when sent."),
+        th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=2,
+                    description="First wait between retries, doubled each time (one wait is at most "
+                                "600 seconds); Retry-After wins when sent."),
         th.Property("verify_ssl", th.BooleanType, default=True,
                     description="Verify the server's TLS certificate."),
         th.Property("ca_bundle", th.StringType,
                     description="Path of a CA bundle to verify the server's certificate with."),
+        th.Property("emit_activate_version_messages", th.BooleanType, default=False, description=ACTIVATE_TEXT),
     ).to_dict()
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """singer-sdk's schema check, then `check_config`, before any request.
-
-        A schema error can quote a value (``12345 is not of type 'string'``):
-        the token is masked in every message.
-        """
+    @override
+    def check_config(self, config: t.Mapping[str, t.Any]) -> list[str]:
+        """The rules the JSON schema cannot state, as readable errors: one
+        setting against another, and the values singer-sdk's config check
+        reads no format of (the dates, the time zone name)."""
+        errors = []
+        chosen = [name for name in ENTITY_SETTINGS if config.get(name) is not None]
+        if len(chosen) > 1:
+            errors.append(
+                "Only one of user_id, group_id, computer_id may be set (the API accepts one per request); "
+                f"got {', '.join(chosen)}"
+            )
+        bounds = {}
+        for name in ("start_date", "end_date"):
+            if config.get(name):
+                try:
+                    bounds[name] = config_instant(config[name], end=name == "end_date")
+                except ValueError:
+                    errors.append(f"{name} {config[name]!r} is not an ISO date (YYYY-MM-DD) or date-time")
+        if len(bounds) == 2 and bounds["end_date"] <= bounds["start_date"]:
+            errors.append("end_date must be after start_date (an end_date date ends at the midnight after it)")
         try:
-            errors = super()._validate_config(raise_errors=raise_errors)
-            schema = None
-        except ConfigValidationError as exc:
-            errors, schema = list(exc.errors), exc.schema
-        if schema is None:  # the types are right: the checks the schema cannot make
-            errors = [*errors, *check_config(self._config)]
-        token = str(self._config.get("api_token") or "")
-        if len(token) >= 3:
-            errors = [error.replace(token, "<api_token>") for error in errors]
-        if errors and (schema is not None or raise_errors):
-            raise ConfigValidationError("Config validation failed", errors=errors, schema=schema) from None
+            server_zone(config["timezone"])
+        except ValueError as exc:
+            errors.append(str(exc))
         return errors
 
-    def discover_streams(self) -> list:
+    @override
+    def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
-
-
-def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What the JSON schema cannot say about a config, as readable errors."""
-    errors = []
-    if "api_token" in config and not str(config["api_token"]).strip():
-        errors.append("api_token is empty: set the account's Live Data API token")
-    chosen = [name for name in ENTITY_SETTINGS if config.get(name) is not None]
-    if len(chosen) > 1:
-        errors.append(
-            f"Only one of user_id, group_id, computer_id may be set (the API accepts one per request); got {', '.join(chosen)}"
-        )
-    for name in ("start_date", "end_date"):
-        value = config.get(name)
-        if value:
-            try:
-                dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD or a date-time)")
-    if config.get("start_date") and config.get("end_date") and str(config["end_date"])[:10] < str(config["start_date"])[:10]:
-        errors.append("end_date is before start_date")
-    try:
-        server_zone(config.get("timezone"))
-    except ValueError as exc:
-        errors.append(str(exc))
-    url = str(config.get("api_url") or DEFAULT_API_URL)
-    if not url.startswith(("http://", "https://")):
-        errors.append(f"api_url {url!r} must start with https:// (or http://)")
-    if int(config.get("lookback_days", 2)) < 0:
-        errors.append("lookback_days must be 0 or more")
-    if int(config.get("window_days", 1)) < 1:
-        errors.append("window_days must be 1 or more")
-    if int(config.get("max_retries", 5)) < 1:
-        errors.append("max_retries must be 1 or more")
-    if float(config.get("request_timeout", 300)) <= 0:
-        errors.append("request_timeout must be more than 0 seconds")
-    return errors
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def test_working_hours_rereads_the_lookback_days(activtrak):
     first = run_tap(TAP, config_for(activtrak), streams=["working_hours_users"])
     activtrak.app.advance(grow_today=900)
     activtrak.clear_log()
-    second = run_tap(TAP, config_for(activtrak, lookback_days=2), state=first.state, streams=["working_hours_users"])
+    second = run_tap(TAP, config_for(activtrak, lookback_days=1), state=first.state, streams=["working_hours_users"])
     today = activtrak.app.today
     days = sorted({r["params"]["from"] for r in activtrak.logged("workinghours")})
     assert days == [(today - dt.timedelta(days=1)).isoformat(), today.isoformat()]
