@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import math
 import re
 import typing as t
 from functools import cached_property
@@ -13,18 +15,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from typing_extensions import override
+
+from tap_ekran._sdk import FastRecordMessages
+
+if t.TYPE_CHECKING:
+    from singer_sdk.batch import BatchConfig
 
 UTC = dt.timezone.utc
-RETRY_STATUSES = (429,)
-MAX_RETRY_AFTER = 600.0
+#: the longest single wait between retries, whether Retry-After or the doubling asks for more
+MAX_RETRY_WAIT = 600.0
 #: the most sessions the API hands out per request ("Max value: 1000")
 MAX_SESSION_COUNT = 1000
 #: OpenSSL's reason in a requests SSLError, e.g. "certificate verify failed: self-signed certificate"
 _SSL_REASON = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+)")
+#: an ISO date without a time (end_date's day form)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 #: the header Ekran reads its API key from
 API_KEY_HEADER = "ApiKey"
 #: without start_date, the first sync starts this many days ago, at midnight UTC
@@ -49,12 +58,23 @@ def server_zone(name: t.Any) -> dt.tzinfo:
 
 
 def config_start_date(config: t.Mapping[str, t.Any]) -> dt.datetime:
-    """start_date as an aware UTC datetime; default 30 days ago at midnight UTC."""
+    """start_date as an aware UTC datetime (an ISO date: its midnight); default
+    30 days before today, at midnight UTC."""
     parsed = parse_datetime(config.get("start_date"))
     if parsed is not None:
         return parsed
     today = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return today - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
+
+
+def config_end_date(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
+    """The exclusive end of the synced period: end_date's instant, or for an
+    ISO date the midnight after that day (so that day is synced); None: up to now."""
+    value = config.get("end_date")
+    end = parse_datetime(value)
+    if end is None:
+        return None
+    return end + dt.timedelta(days=1) if _ISO_DAY.fullmatch(str(value).strip()) else end
 
 
 class EkranAPIError(FatalAPIError):
@@ -173,33 +193,13 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
 
 
 # ------------------------------------------------------------------ stream
-class FastRecordMessages:
-    """RECORD messages without singer-sdk's per-record walk for deselected
-    properties when nothing is deselected and types are not conformed again:
-    the walk recurses into the `extra` object of every record for nothing
-    (~12% of the benchmark's CPU). Stream maps still apply; with any property
-    deselected, the SDK's own path runs."""
-
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        fast = self.__dict__.get("_fast_records")
-        if fast is None:
-            fast = self._fast_records = (
-                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values()))
-        if not fast:
-            yield from super()._generate_record_messages(record)  # type: ignore[misc]
-            return
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version, time_extracted=utc_now())
-
-
-class EkranStream(FastRecordMessages, RESTStream):
+class EkranStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk's mixin types loosely
     """Shared behaviour of Ekran endpoints: the ApiKey header, TLS settings,
-    timeouts, retries with Retry-After, and readable errors."""
+    timeouts, retries with Retry-After, and readable errors.
 
-    extra_retry_statuses = RETRY_STATUSES
+    singer-sdk's ``validate_response`` classifies the answers (429 and 5xx
+    retried, other 4xx fatal); ``response_error_message`` words them."""
+
     # post_process already gives every field its declared type (date-times in
     # UTC, seconds as numbers); conforming each record again costs CPU for nothing.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -207,50 +207,67 @@ class EkranStream(FastRecordMessages, RESTStream):
     default_path: str = ""
 
     @property
+    @override
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
 
     @property
+    @override
     def path(self) -> str:  # type: ignore[override]
         path = (self.config.get("paths") or {}).get(self.name) or self.default_path
         return path if path.startswith("/") else f"/{path}"
 
     @cached_property
+    @override
     def authenticator(self) -> APIKeyAuthenticator:
         return APIKeyAuthenticator(key=API_KEY_HEADER, value=self.config["api_token"], location="header")
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config.get("verify_ssl", True)
+        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
         return session
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+        return float(self.config["request_timeout"])
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH
+        rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
+        ACTIVATE_VERSION would mark them deleted."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        return super().get_batch_config(config)
 
     # -------------------------------------------------------------- retries
+    @override
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 5))
+        return int(self.config["max_retries"])
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
-        """Wait what Retry-After asks, else retry_backoff_seconds doubled per attempt.
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """What Retry-After asks where the server sends it, else
+        retry_backoff_seconds doubled per attempt; never more than
+        MAX_RETRY_WAIT at once."""
+        attempts = itertools.count()
+        base = float(self.config["retry_backoff_seconds"])
 
-        singer-sdk's backoff sends each exception into this generator.
-        """
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            wait = retry_after_seconds(exception)
-            if wait is None:
-                wait = base * 2**attempt
-            attempt += 1
-            exception = yield wait
+        def wait(exception: BaseException | None) -> float:
+            doubled = base * 2 ** next(attempts)
+            asked = retry_after_seconds(exception)
+            return min(doubled if asked is None else asked, MAX_RETRY_WAIT)
 
+        return self.backoff_runtime(value=wait)
+
+    @override
     def backoff_jitter(self, value: float) -> float:
         return value  # Retry-After is the server's wish: wait exactly that
 
+    @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
         """singer-sdk's retries, then a readable error when they give up on
         the network itself (TLS, connection, timeout)."""
@@ -271,7 +288,7 @@ class EkranStream(FastRecordMessages, RESTStream):
             except requests.exceptions.Timeout as exc:
                 raise EkranAPIError(
                     f"Ekran POST {self.path} did not answer within request_timeout="
-                    f"{self.config.get('request_timeout', 300)} s, {attempts} attempts"
+                    f"{self.config['request_timeout']} s, {attempts} attempts"
                 ) from exc
             except requests.exceptions.ConnectionError as exc:
                 raise EkranAPIError(
@@ -281,6 +298,7 @@ class EkranStream(FastRecordMessages, RESTStream):
 
         return request
 
+    @override
     def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
         """One readable line per retry (the SDK's default prints the request)."""
         exc = details.get("exception")
@@ -292,13 +310,7 @@ class EkranStream(FastRecordMessages, RESTStream):
         )
 
     # -------------------------------------------------------------- errors
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status in self.extra_retry_statuses or status >= 500:
-            raise RetriableAPIError(self.response_error_message(response), response)
-        if 400 <= status < 500:
-            raise EkranAPIError(self.response_error_message(response))
-
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """The status, the endpoint path and the server's own message; never
         a header value or the API key."""
@@ -339,7 +351,7 @@ def _error_detail(response: requests.Response) -> str:
 
 
 def retry_after_seconds(exception: BaseException | None) -> float | None:
-    """A Retry-After header's wait (seconds or an HTTP date), capped, or None."""
+    """A Retry-After header's wait (seconds or an HTTP date), or None."""
     response = getattr(exception, "response", None)
     if response is None:
         return None
@@ -347,10 +359,11 @@ def retry_after_seconds(exception: BaseException | None) -> float | None:
     if not header:
         return None
     try:
-        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
+        seconds = float(header)
     except ValueError:
         try:
             when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
         except ValueError:
             return None
-        return min(max((when - dt.datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+        return max((when - dt.datetime.now(UTC)).total_seconds(), 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
+from typing_extensions import override
 
+from tap_ekran._sdk import write_state
 from tap_ekran.client import (
-    MAX_SESSION_COUNT,
     UTC,
     EkranAPIError,
     EkranStream,
+    config_end_date,
     config_start_date,
     is_unset_date,
     page_of,
@@ -37,20 +40,63 @@ MAX_LOGGED_BAD_VALUES = 10
 #: state keys beside the bookmark (see SessionsStream)
 RESUME = "resume"
 COMPLETE_IDS = "complete_ids"
+#: singer-sdk's own state entry for the replication key of the records read so far
+PROGRESS_MARKERS = "progress_markers"
 
 
-class PageIndexPaginator(BaseAPIPaginator[int]):
-    """``pageIndex`` from ``first`` (0 unless a sync resumes), until the pages
-    cover ``totalCount`` or one comes back short (fewer than ``sessionCount``)."""
+class SessionsPage(t.NamedTuple):
+    """The paginator's token: one request of a sync's one time range.
 
-    def __init__(self, first: int, page_size: int) -> None:
+    ``start`` and ``page_index`` are what the request sends (``start`` on the
+    server's clock, ``pageIndex``). ``until`` is the end of the synced period
+    (``end_date``, or the time the sync began if earlier): it is not sent (see
+    SessionsStream), but the open-session hold is measured back from it and the
+    bookmark never passes it. ``resumed``: the range is that of an interrupted
+    sync, taken up at ``page_index``.
+    """
+
+    start: dt.datetime
+    page_index: int
+    until: dt.datetime
+    resumed: bool = False
+
+
+@dataclasses.dataclass
+class SyncMemory:
+    """What a sync remembers of the sessions it read, for the state it writes
+    once every page is out (see SessionsStream)."""
+
+    #: the sync's first request
+    first: SessionsPage
+    #: the earliest the next sync can start: closed sessions before it cannot cross it
+    floor: dt.datetime
+    #: sessions to skip (the state's complete_ids)
+    complete: frozenset[int]
+    #: whether a STATE with the resume point is written after each page (not
+    #: when the records go out in BATCH files, written after the pages)
+    state_per_page: bool = True
+    #: the login of the oldest session seen open within the hold
+    oldest_open: dt.datetime | None = None
+    #: (sessionId, logout) of the sessions of ``complete`` skipped that still close after ``floor``
+    skipped: list[tuple[int, dt.datetime]] = dataclasses.field(default_factory=list)
+    #: (sessionId, login, logout) of sessions emitted closed at or after ``floor``
+    closed: list[tuple[int, dt.datetime, dt.datetime]] = dataclasses.field(default_factory=list)
+
+
+class SessionsPaginator(BaseAPIPaginator[SessionsPage]):
+    """The pages of one range: ``pageIndex`` from the first token's (0 unless
+    a sync resumes), until the pages cover ``totalCount`` or one comes back
+    short (fewer than ``sessionCount``)."""
+
+    def __init__(self, first: SessionsPage, page_size: int) -> None:
         super().__init__(first)
         self.page_size = page_size
 
     def is_last_page(self, response: requests.Response) -> bool:
         payload = page_of(response)
         received = len(payload["sessions"])
-        return received < self.page_size or (self.current_value + 1) * self.page_size >= payload["totalCount"]
+        page_index = self.current_value.page_index
+        return received < self.page_size or (page_index + 1) * self.page_size >= payload["totalCount"]
 
     def short_of_total(self, response: requests.Response) -> int:
         """How many sessions ``totalCount`` promised beyond a short last page
@@ -59,13 +105,15 @@ class PageIndexPaginator(BaseAPIPaginator[int]):
         received = len(payload["sessions"])
         if received >= self.page_size:
             return 0
-        return max(payload["totalCount"] - self.current_value * self.page_size - received, 0)
+        return max(payload["totalCount"] - self.current_value.page_index * self.page_size - received, 0)
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return not self.is_last_page(response)
 
-    def get_next(self, response: requests.Response) -> int:
-        return self.current_value + 1
+    @override
+    def get_next(self, response: requests.Response) -> SessionsPage:
+        return self.current_value._replace(page_index=self.current_value.page_index + 1)
 
 
 class SessionsStream(EkranStream):
@@ -100,6 +148,12 @@ class SessionsStream(EkranStream):
       page it was reading. A resumed sync leaves the bookmark and
       ``complete_ids`` as it found them (what the pages before the
       interruption held is not known), so the next sync reads its range again.
+
+    The range is the paginator's token (SessionsPage): the request body
+    depends on the token and the config only. Records never move the bookmark:
+    singer-sdk's marker of the last record read (its ``progress_markers``,
+    kept because the stream is not sorted by loginDate) is dropped when the
+    bookmark is written.
     """
 
     name = "sessions"
@@ -107,10 +161,10 @@ class SessionsStream(EkranStream):
     http_method = "POST"
     primary_keys = ("sessionId",)
     replication_key = "loginDate"
-    #: the bookmark is written by the stream at the end of a sync (see
-    #: `_sync_complete`), so it is always a resumable point ...
-    is_sorted = True
-    #: ... and it may step back, to an open session
+    #: sessions come in sessionId order, not by loginDate; singer-sdk keeps
+    #: its marker of the last record apart from the bookmark, which the
+    #: stream writes itself once every page is out (see `_sync_complete`)
+    is_sorted = False
     check_sorted = False
 
     schema = th.PropertiesList(
@@ -141,113 +195,121 @@ class SessionsStream(EkranStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._paginator: PageIndexPaginator | None = None
-        self._start: dt.datetime | None = None
-        self._end: dt.datetime | None = None
-        self._resumed = False
-        self._first_page = 0
+        self._paginator: SessionsPaginator | None = None
+        self._memory: SyncMemory | None = None
         self._bad_values_logged = 0
-        self._reset_sync_memory()
-
-    def _reset_sync_memory(self, until: dt.datetime | None = None) -> None:
-        #: the time the sync started (or end_date): the bookmark unless an open session holds it
-        self._until = until
-        self._oldest_open: dt.datetime | None = None
-        #: sessions to skip (state's complete_ids), and those skipped that still close after `floor`
-        self._complete: frozenset[int] = frozenset()
-        self._skipped: list[tuple[int, dt.datetime]] = []
-        #: (sessionId, login, logout) of sessions emitted closed at or after `floor`
-        self._closed: list[tuple[int, dt.datetime, dt.datetime]] = []
-        #: the earliest the next sync can start: closed sessions before it cannot cross it
-        self._floor: dt.datetime | None = None
 
     # ------------------------------------------------------------- settings
     @cached_property
     def zone(self) -> dt.tzinfo:
         """The server's clock (the `timezone` setting, validated before any request)."""
-        return server_zone(self.config.get("timezone"))
+        return server_zone(self.config["timezone"])
 
     @property
     def page_size(self) -> int:
-        return int(self.config.get("page_size") or MAX_SESSION_COUNT)
+        return int(self.config["page_size"])
 
     @property
     def lookback(self) -> dt.timedelta:
-        return dt.timedelta(hours=float(self.config.get("lookback_hours", 1)))
+        return dt.timedelta(hours=float(self.config["lookback_hours"]))
 
     @property
     def open_session_hold(self) -> dt.timedelta:
-        return dt.timedelta(hours=max(float(self.config.get("open_session_hold_hours", 24)), 0.0))
+        return dt.timedelta(hours=float(self.config["open_session_hold_hours"]))
+
+    @cached_property
+    def end(self) -> dt.datetime | None:
+        """The exclusive end of the synced period (end_date), None: up to now."""
+        return config_end_date(self.config)
 
     def next_start(self, bookmark: dt.datetime) -> dt.datetime:
         """Where a sync from ``bookmark`` starts: the lookback before it, never before start_date."""
         return max(bookmark - self.lookback, config_start_date(self.config)).astimezone(UTC).replace(microsecond=0)
 
     # --------------------------------------------------------------- period
+    def first_page(self, state: t.Mapping[str, t.Any], now: dt.datetime) -> SessionsPage:
+        """The first request of a sync from ``state`` (the stream's bookmark
+        entry) that begins at ``now``: the resume point of an interrupted
+        sync, else the bookmark less the lookback, else start_date."""
+        now = now.astimezone(UTC).replace(microsecond=0)
+        until = min(self.end, now) if self.end is not None else now
+        resume = state.get(RESUME)
+        if isinstance(resume, dict):
+            start = parse_datetime(resume.get("start"))
+            if start is not None and _is_int(resume.get("page_index")):
+                return SessionsPage(start, int(resume["page_index"]), until, resumed=True)
+        bookmark = parse_datetime(state.get("replication_key_value"))
+        start = self.next_start(bookmark) if bookmark else config_start_date(self.config)
+        return SessionsPage(start, 0, until)
+
+    @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         state = self.get_context_state(context)
-        now = dt.datetime.now(UTC).replace(microsecond=0)
-        end = parse_datetime(self.config.get("end_date")) if self.config.get("end_date") else None
-        until = min(end, now) if end is not None else now
-        self._reset_sync_memory(until)
-        self._complete = frozenset(int(sid) for sid in state.get(COMPLETE_IDS) or () if _is_int(sid))
-        self._floor = until - self.open_session_hold - self.lookback
-
-        resume = state.get(RESUME)
-        resumed = parse_datetime(resume.get("start")) if isinstance(resume, dict) else None
-        self._resumed = resumed is not None and _is_int(resume.get("page_index"))
-        if self._resumed:
-            self._start, self._first_page = resumed, int(resume["page_index"])
-            self.logger.info("sessions: resuming the sync from %s at pageIndex %d", resumed.isoformat(),
-                             self._first_page)
-        else:
-            bookmark = parse_datetime(state.get("replication_key_value"))
-            self._start = self.next_start(bookmark) if bookmark else config_start_date(self.config)
-            self._first_page = 0
-        self._end = end
-        if self._start >= until:
-            self.logger.info("sessions: nothing to sync, %s is not before %s", self._start.isoformat(),
-                             until.isoformat())
+        first = self.first_page(state, dt.datetime.now(UTC))
+        self._memory = SyncMemory(
+            first=first,
+            floor=first.until - self.open_session_hold - self.lookback,
+            complete=frozenset(int(sid) for sid in state.get(COMPLETE_IDS) or () if _is_int(sid)),
+            state_per_page=self.get_batch_config(self.config) is None,
+        )
+        if first.resumed:
+            self.logger.info("sessions: resuming the sync from %s at pageIndex %d", first.start.isoformat(),
+                             first.page_index)
+        if first.start >= first.until:
+            self.logger.info("sessions: nothing to sync, %s is not before %s", first.start.isoformat(),
+                             first.until.isoformat())
             return ()
+        # singer-sdk's marker of the last record read, which the bookmark never takes (see the class)
+        state[PROGRESS_MARKERS] = {"Note": "the last record read; the stream resumes from 'resume'"}
         self.logger.info(
             "sessions: requesting the sessions started or finished from %s%s, %d per page",
-            self._start.isoformat(), f" to {end.isoformat()}" if end else "", self.page_size,
+            first.start.isoformat(), f" to {self.end.isoformat()}" if self.end else "", self.page_size,
         )
         return self.request_records(context)
 
-    def get_new_paginator(self) -> PageIndexPaginator:
-        self._paginator = PageIndexPaginator(self._first_page, self.page_size)
+    @override
+    def get_new_paginator(self) -> SessionsPaginator:
+        assert self._memory is not None
+        self._paginator = SessionsPaginator(self._memory.first, self.page_size)
         return self._paginator
 
     # -------------------------------------------------------------- request
+    @override
     def get_url_params(self, context: t.Any, next_page_token: t.Any) -> dict:
         return {}
 
-    def prepare_request_payload(self, context: t.Any, next_page_token: int | None) -> dict:
-        assert self._paginator is not None and self._start is not None
-        body: dict[str, t.Any] = {"start": _api_time(self._start, self.zone)}
-        body["sessionCount"] = self.page_size
-        body["pageIndex"] = self._paginator.current_value if next_page_token is None else next_page_token
-        return body
+    @override
+    def prepare_request_payload(self, context: t.Any, next_page_token: SessionsPage | None) -> dict:
+        """The body of the request ``next_page_token`` stands for (nothing else
+        of the sync goes into it)."""
+        assert next_page_token is not None
+        return {
+            "start": _api_time(next_page_token.start, self.zone),
+            "sessionCount": self.page_size,
+            "pageIndex": next_page_token.page_index,
+        }
 
     # -------------------------------------------------------------- records
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        assert self._paginator is not None and self._start is not None
-        page_index = self._paginator.current_value
+        assert self._paginator is not None and self._memory is not None
+        page = self._paginator.current_value
         rows = page_of(response)["sessions"]
         for index, row in enumerate(rows):
             if row.__class__ is not dict or row.get("sessionId") is None:
                 raise EkranAPIError(
-                    f"Ekran answered POST {self.path} (start {self._start.isoformat()}, pageIndex "
-                    f"{page_index}) with sessions[{index}] that is not a session with a sessionId: {str(row)[:200]!r}"
+                    f"Ekran answered POST {self.path} (start {page.start.isoformat()}, pageIndex "
+                    f"{page.page_index}) with sessions[{index}] that is not a session with a sessionId: "
+                    f"{str(row)[:200]!r}"
                 )
         yield from rows
         # Reached once every session of this page has been written.
         if not self._paginator.is_last_page(response):
-            state = self.get_context_state(self.context)
-            state[RESUME] = {"start": self._start.isoformat(), "page_index": page_index + 1}
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            if self._memory.state_per_page:
+                state = self.get_context_state(self.context)
+                state[RESUME] = {"start": page.start.isoformat(), "page_index": page.page_index + 1}
+                self.state_manager.is_flushed = False
+                write_state(self)
             return
         missing = self._paginator.short_of_total(response)
         if missing:
@@ -255,17 +317,20 @@ class SessionsStream(EkranStream):
                 "sessions: pageIndex %d held %d sessions, fewer than sessionCount=%d, though totalCount=%d "
                 "promised %d more; the range ends at a short page, as the API's paging implies (does the "
                 "server cap sessionCount lower?)",
-                page_index, len(rows), self.page_size, page_of(response)["totalCount"], missing,
+                page.page_index, len(rows), self.page_size, page_of(response)["totalCount"], missing,
             )
-        self._sync_complete()
+        self._sync_complete(page)
 
+    @override
     def post_process(self, row: dict, context: t.Mapping[str, t.Any] | None = None) -> dict | None:
         """Date-times in UTC, each time span also in seconds (null where it
         does not parse), undocumented fields into ``extra``. A session of
         ``complete_ids`` is remembered, not emitted (see the class)."""
+        memory = self._memory
+        assert memory is not None
         get = row.get
         open_session = is_unset_date(get("logoutDate"))
-        skip = row["sessionId"] in self._complete
+        skip = row["sessionId"] in memory.complete
         zone = self.zone
         for field in DATETIME_FIELDS:
             raw = get(field)
@@ -278,9 +343,10 @@ class SessionsStream(EkranStream):
             if value is None:
                 self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
                 row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
-        if self._end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
+        end = self.end
+        if end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
             login = _utc(row.get("loginDate"))
-            if login is not None and login >= self._end:
+            if login is not None and login >= end:
                 return None
         for field, seconds_field in DURATION_FIELDS:
             raw = get(field)
@@ -288,8 +354,9 @@ class SessionsStream(EkranStream):
             if seconds is None and raw is not None:
                 if raw.__class__ is not str:
                     row[field] = str(raw)
-                self._log_bad_value(row, field, raw, f"not a valid time span (h:mm:ss.fffffff); {seconds_field} is null")
-        self._remember(row, open_session)
+                self._log_bad_value(row, field, raw,
+                                    f"not a valid time span (h:mm:ss.fffffff); {seconds_field} is null")
+        self._remember(memory, row, open_session)
         if skip:
             return None
         unknown = row.keys() - self._KNOWN_FIELDS
@@ -300,6 +367,7 @@ class SessionsStream(EkranStream):
             row["extra"] = extra
         return row
 
+    @override
     def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict | None]:
         """None: sessions has no child streams. (singer-sdk's default hands
         each record on as a child context and copies it: ~5% of the CPU.)"""
@@ -314,61 +382,53 @@ class SessionsStream(EkranStream):
             )
 
     # ---------------------------------------------------------------- state
-    def _remember(self, row: dict, open_session: bool) -> None:
+    def _remember(self, memory: SyncMemory, row: dict, open_session: bool) -> None:
         """What the bookmark and ``complete_ids`` need to know of a session."""
         if open_session:
             login = parse_datetime(row.get("loginDate"))
-            assert self._until is not None
             hold = self.open_session_hold
-            if login is not None and hold and login >= self._until - hold:
-                if self._oldest_open is None or login < self._oldest_open:
-                    self._oldest_open = login
+            if (login is not None and hold and login >= memory.first.until - hold
+                    and (memory.oldest_open is None or login < memory.oldest_open)):
+                memory.oldest_open = login
             return
         logout = _utc(row.get("logoutDate"))
-        if logout is None or self._floor is None or logout < self._floor:
+        if logout is None or logout < memory.floor:
             return  # closed before any next start: never read again
         sid = row["sessionId"]
-        if sid in self._complete:
-            self._skipped.append((sid, logout))
+        if sid in memory.complete:
+            memory.skipped.append((sid, logout))
             return
         login = _utc(row.get("loginDate"))
         if login is not None:
-            self._closed.append((sid, login, logout))
+            memory.closed.append((sid, login, logout))
 
-    def _sync_complete(self) -> None:
+    def _sync_complete(self, page: SessionsPage) -> None:
         """Every page is written: move the bookmark, say which sessions the
         next sync must skip, and drop the resume point."""
-        assert self._until is not None
+        memory = self._memory
+        assert memory is not None
         state = self.get_context_state(self.context)
-        if self._resumed:
+        state.pop(PROGRESS_MARKERS, None)  # the bookmark is the stream's, not the last record's
+        state.pop(RESUME, None)
+        self.state_manager.is_flushed = False
+        if page.resumed:
             # What the pages before the interruption held (open sessions,
             # sessions crossing the next start) is not known: keep the
             # bookmark and complete_ids of the sync that began this one, so
             # that the next sync reads the range again, whole.
-            state.pop(RESUME, None)
             self.logger.info("sessions: a resumed sync keeps the bookmark it began from")
-            self.state_manager.is_flushed = False
-            self._write_state_message()
+            write_state(self)
             return
-        bookmark = self._until
-        if self._oldest_open is not None and self._oldest_open < bookmark:
-            bookmark = self._oldest_open.replace(microsecond=0)
+        bookmark = page.until
+        if memory.oldest_open is not None and memory.oldest_open < bookmark:
+            bookmark = memory.oldest_open.replace(microsecond=0)
         start = self.next_start(bookmark)
-        complete = {sid for sid, login, logout in self._closed if login < start <= logout}
-        complete.update(sid for sid, logout in self._skipped if logout >= start)
+        complete = {sid for sid, login, logout in memory.closed if login < start <= logout}
+        complete.update(sid for sid, logout in memory.skipped if logout >= start)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = bookmark.isoformat()
         state[COMPLETE_IDS] = sorted(sid for sid in complete if _is_int(sid))
-        state.pop(RESUME, None)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
-        """Records do not move the bookmark: a complete sync does (`_sync_complete`).
-
-        singer-sdk would otherwise set it to each record's loginDate, which
-        says nothing about what has been read.
-        """
+        write_state(self)
 
 
 def _is_int(value: t.Any) -> bool:

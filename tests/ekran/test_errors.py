@@ -192,7 +192,7 @@ def test_an_unreachable_server_fails_after_retries(ekran):
     [
         ({"api_url": None}, "'api_url' is a required property"),
         ({"api_token": None}, "'api_token' is a required property"),
-        ({"page_size": 5000}, "page_size must be 1 to 1000 (the sessionCount of each request; the API answers 400 above 1000); got 5000"),
+        ({"page_size": 5000}, "5000 is greater than the maximum of 1000 in config['page_size']"),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a readable file"),
     ],
 )
@@ -210,7 +210,8 @@ def test_bad_config_is_a_clear_error_before_any_request(ekran, change, message):
     assert_no_secret(run, TOKEN)
 
 
-def test_every_config_mistake_is_reported_at_once(ekran):
+def test_every_schema_mistake_is_reported_at_once(ekran):
+    # the ranges, forms and types of the JSON schema, each naming its setting
     config = config_for(
         ekran,
         api_url="ekran.example.com",
@@ -226,24 +227,70 @@ def test_every_config_mistake_is_reported_at_once(ekran):
     run = run_tap(TAP, config)
     assert run.returncode != 0
     for message in (
-        "api_url 'ekran.example.com' must start with https://",
-        "page_size must be 1 to 1000",
-        "lookback_hours must be 0 or more",
-        "open_session_hold_hours must be 0 or more",
-        "start_date 'last tuesday' is not an ISO 8601 date or date-time",
-        "max_retries must be 1 or more",
-        "request_timeout must be more than 0",
-        "paths names unknown streams ['session']",
-        "'yes' is not of type 'boolean'",  # singer-sdk's schema check, in the same list
+        "'ekran.example.com' does not match '^https?://' in config['api_url']",
+        "0 is less than the minimum of 1 in config['page_size']",
+        "-1 is less than the minimum of 0 in config['lookback_hours']",
+        "-2 is less than the minimum of 0 in config['open_session_hold_hours']",
+        "'last tuesday' does not match",
+        "in config['start_date']",
+        "0 is less than the minimum of 1 in config['max_retries']",
+        "0 is less than or equal to the minimum of 0 in config['request_timeout']",
+        "Additional properties are not allowed ('session' was unexpected) in config['paths']",
+        "'yes' is not of type 'boolean'",
+    ):
+        assert message in run.stderr, message
+    assert ekran.logged() == []
+    assert_no_secret(run, TOKEN)
+
+
+def test_every_mistake_beyond_the_schema_is_reported_at_once(ekran):
+    # the forms are right, the values are not: check_config, after the schema
+    config = config_for(
+        ekran,
+        api_token="   ",
+        start_date="2026-02-30",
+        end_date="2026-13-01T00:00:00Z",
+        timezone="Europe/Atlantis",
+        ca_bundle="/nonexistent/ca.pem",
+    )
+    run = run_tap(TAP, config)
+    assert run.returncode != 0
+    for message in (
+        "api_token is empty",
+        "start_date '2026-02-30' is not an ISO 8601 date or date-time",
+        "end_date '2026-13-01T00:00:00Z' is not an ISO 8601 date or date-time",
+        "timezone 'Europe/Atlantis' is not a known IANA time zone name",
+        "ca_bundle '/nonexistent/ca.pem' is not a readable file",
     ):
         assert message in run.stderr, message
     assert ekran.logged() == []
 
 
+@pytest.mark.parametrize(
+    ("start_date", "end_date", "error"),
+    [
+        ("2026-02-03", "2020-01-01", True),
+        ("2026-02-03", "2026-02-02", True),  # the day before: the period would end at the start
+        ("2026-02-03T00:00:00+00:00", "2026-02-03T00:00:00Z", True),  # the same instant
+        ("2026-02-03", "2026-02-03", False),  # a date ends at the midnight after it: that one day
+        ("2026-02-03T06:00:00+02:00", "2026-02-03T04:00:01Z", False),
+    ],
+)
+def test_end_date_must_end_after_start_date(start_date, end_date, error):
+    from tap_ekran.tap import check_config
+
+    errors = check_config({"api_url": "https://ekran.example.com", "api_token": "t",
+                           "start_date": start_date, "end_date": end_date})
+    expected = [f"end_date {end_date!r} (exclusive) is not after start_date {start_date!r}: "
+                "the synced period would be empty"]
+    assert errors == (expected if error else [])
+
+
 def test_end_before_start_and_an_empty_key_are_errors(ekran):
     run = run_tap(TAP, config_for(ekran, end_date="2020-01-01", api_token="   "))
     assert run.returncode != 0
-    assert "end_date must be after start_date" in run.stderr and "api_token is empty" in run.stderr
+    assert "end_date '2020-01-01' (exclusive) is not after start_date" in run.stderr
+    assert "api_token is empty" in run.stderr
     assert ekran.logged() == []
 
 
