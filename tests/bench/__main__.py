@@ -4,7 +4,7 @@ Each bench module defines ``run(scale_factor: float) -> list[BenchResult]``.
 Then the pipeline table (tests/bench/pipeline.py): `meltano run` of one large
 stream per tap into target-postgres and target-duckdb.
     python -m tests.bench [VENDOR ...] [--scale-factor 0.1] [--pipeline-only | --taps-only]
-                          [--baseline REV] [--variants]
+                          [--baseline REV] [--variants [WORD ...]]
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def main() -> None:
     only.add_argument("--taps-only", action="store_true", help="just the tap table")
     parser.add_argument("--baseline", metavar="REV",
                         help="pipelines also with meltano.yml as it was at commit REV (e.g. 2470e2e)")
-    parser.add_argument("--variants", action="store_true",
-                        help="pipelines also with each loader choice of meltano.yml reverted, one at a time")
+    parser.add_argument("--variants", nargs="*", metavar="WORD",
+                        help="pipelines also with each loader choice of meltano.yml reverted, one at a time "
+                             "(only the variants whose label contains a WORD given, e.g. RECORD or 10,000)")
     args = parser.parse_args()
     results = []
     for name in modules if not args.pipeline_only else []:
@@ -48,7 +49,9 @@ def main() -> None:
             print(pipeline.table(rows), flush=True)
             print()
 
-        rows = pipeline.run(args.scale_factor, args.vendor, baseline=args.baseline, variants=args.variants,
+        # --variants alone: every variant; with words: those only
+        variants = True if args.variants == [] else (args.variants or False)
+        rows = pipeline.run(args.scale_factor, args.vendor, baseline=args.baseline, variants=variants,
                             report=report)
         if not rows:
             report(rows)

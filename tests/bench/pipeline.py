@@ -4,7 +4,7 @@ tap-x target-duckdb` of the project's meltano.yml against the sandbox, beside
 the same records (the yardstick no setting of meltano.yml changes).
 
     python -m tests.bench --pipeline-only [VENDOR ...] [--scale-factor 0.1]
-                          [--baseline 2470e2e] [--variants]
+                          [--baseline 2470e2e] [--variants [WORD ...]]
 
 For one large stream of each tap (the stream of its tap bench case):
 
@@ -22,12 +22,18 @@ For one large stream of each tap (the stream of its tap bench case):
 The rows in the warehouse are counted after each run and must equal the
 records the sandbox holds for the stream; a mismatch fails the bench.
 
+Into target-postgres the pipeline runs the extractor's ``--batch`` plugin
+of meltano.yml when the project defines one (BATCH messages, files in a
+folder of the bench's own, counted and removed after the run), as the
+PostgreSQL jobs do; a project without one (a baseline) runs the extractor.
+
 ``--baseline REV`` adds the same pipelines with meltano.yml as it was at
 commit REV (a copy of the project in a temporary folder, with the taps
 linked in), so that a change of settings is measured against the old ones
 in the same run, on the same machine. ``--variants`` adds rows with one
 loader choice of meltano.yml reverted at a time (through the loader's
-environment variables), to show what each costs and saves.
+environment variables, or the plain extractor instead of its ``--batch``
+plugin: RECORD messages), to show what each costs and saves.
 """
 
 from __future__ import annotations
@@ -53,15 +59,19 @@ MELTANO = str(Path(sys.executable).parent / "meltano")
 SAMPLE_SECONDS = 0.05
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOADERS = ("target-postgres", "target-duckdb")
+BATCH_LOADERS = ("target-postgres",)  # the loaders that read BATCH messages: the --batch extractors
+RECORD_MESSAGES = {"RECORD_MESSAGES": "1"}  # a variant's marker: the extractor, not its --batch plugin
 
 # Loader settings of meltano.yml reverted one at a time by --variants:
 # (label, loader, environment overrides restoring the loader's own default).
 VARIANTS: list[tuple[str, str, dict[str, str]]] = [
+    ("RECORD messages (not the --batch extractor)", "target-postgres", RECORD_MESSAGES),
     ("validate_records on", "target-postgres", {"TARGET_POSTGRES_VALIDATE_RECORDS": "true"}),
     ("use_copy off", "target-postgres", {"TARGET_POSTGRES_USE_COPY": "false"}),
     ("no record metadata, activate_version off", "target-postgres",
      {"TARGET_POSTGRES_ADD_RECORD_METADATA": "false", "TARGET_POSTGRES_ACTIVATE_VERSION": "false"}),
     ("batch_size_rows 100,000", "target-duckdb", {"TARGET_DUCKDB_BATCH_SIZE_ROWS": "100000"}),
+    ("batch_size_rows 10,000", "target-duckdb", {"TARGET_DUCKDB_BATCH_SIZE_ROWS": "10000"}),
     ("DuckDB settings default", "target-duckdb", {"TARGET_DUCKDB_SETTINGS": "{}"}),
     ("elt.buffer_size 100 MiB", "target-duckdb", {"MELTANO_ELT_BUFFER_SIZE": "104857600"}),
 ]
@@ -311,21 +321,18 @@ class Project:
             for tap in ROOT.glob("tap-*"):
                 (self.root / tap.name).symlink_to(tap)
 
-    @classmethod
-    def with_batch_messages(cls, sys_dir: Path, storage: Path) -> Project:
-        """This project with every extractor given singer-sdk's ``batch_config``
-        (jsonl, gzip, files in ``storage``): the BATCH variant of target-postgres.
-        meltano.yml declares no such setting (Meltano cannot give a tap a
-        setting for one loader only; README, Performance), so a copy does."""
+    def extractors(self) -> set[str]:
         import yaml
 
-        config = yaml.safe_load((ROOT / "meltano.yml").read_text())
-        batch = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": f"file://{storage}"}}
-        for extractor in config["plugins"]["extractors"]:
-            if "inherit_from" not in extractor:
-                extractor.setdefault("config", {})["batch_config"] = batch
-                extractor["settings"].append({"name": "batch_config", "kind": "object"})
-        return cls(sys_dir, text=yaml.safe_dump(config, sort_keys=False), label="BATCH messages (jsonl, gzip)")
+        config = yaml.safe_load((self.root / "meltano.yml").read_text())
+        return {plugin["name"] for plugin in config["plugins"]["extractors"]}
+
+    def extractor(self, tap: str, loader: str) -> str:
+        """The extractor the project runs with ``loader``: the tap's ``--batch``
+        plugin for a loader that reads BATCH messages, when there is one."""
+        if loader in BATCH_LOADERS and f"{tap}--batch" in self.extractors():
+            return f"{tap}--batch"
+        return tap
 
     def env(self) -> dict[str, str]:
         return {"MELTANO_SYS_DIR_ROOT": str(self.sys_dir), "MELTANO_ENVIRONMENT": "sandbox",
@@ -364,15 +371,25 @@ def _duckdb_rows(path: Path, schema: str, table: str) -> int:
 def _run_pipeline(project: Project, case: Case, loader: str, postgres: t.Any, tmp: Path,
                   overrides: dict[str, str] | None = None) -> TreeMeasure:
     schema = case.tap.replace("-", "_")
+    overrides = dict(overrides or {})
+    extractor = case.tap if overrides.pop("RECORD_MESSAGES", None) else project.extractor(case.tap, loader)
+    batches = tmp / f"batches-{uuid.uuid4().hex[:8]}"
     env = {**project.env(), **case.env, **postgres.meltano_env(),
            "TARGET_DUCKDB_FILEPATH": str(tmp / f"{uuid.uuid4().hex}.duckdb")}
+    if extractor != case.tap:  # the BATCH files in a folder of this run's own
+        env[f"{extractor.upper().replace('-', '_')}_BATCH_CONFIG_STORAGE_ROOT"] = batches.as_uri()
     database = f"bench_{uuid.uuid4().hex[:12]}"
     postgres.sql(f"create database {database}", database="postgres")
     env["TARGET_POSTGRES_DATABASE"] = database
-    env.update(overrides or {})
+    env.update(overrides)
     suffix = uuid.uuid4().hex[:8]
-    result = measure_tree([MELTANO, "run", "--full-refresh", "--state-id-suffix", suffix, case.tap, loader],
+    result = measure_tree([MELTANO, "run", "--full-refresh", "--state-id-suffix", suffix, extractor, loader],
                           env, project.root)
+    files = sorted(batches.glob("*")) if batches.exists() else []
+    for file in files:
+        file.unlink()
+    if extractor != case.tap and not files:
+        raise RuntimeError(f"{extractor} {loader}: no BATCH files written")
     if loader == "target-postgres":
         loaded = _postgres_rows(postgres, database, schema, case.stream)
         postgres.sql(f"drop database {database}", database="postgres")
@@ -386,7 +403,7 @@ def _run_pipeline(project: Project, case: Case, loader: str, postgres: t.Any, tm
 
 
 def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str | None = None,
-        variants: bool = False, report: t.Callable[[list[PipelineResult]], None] | None = None
+        variants: bool | t.Sequence[str] = False, report: t.Callable[[list[PipelineResult]], None] | None = None
         ) -> list[PipelineResult]:
     from tests.e2e.pgserver import PostgresServer
 
@@ -396,11 +413,10 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
         tmp = Path(tmp_name)
         current = Project(tmp / "meltano")
         projects = [current] + ([Project(tmp / "meltano", baseline)] if baseline else [])
-        (tmp / "batches").mkdir()
-        batched = Project.with_batch_messages(tmp / "meltano", tmp / "batches")
         taps = [CASES_TAP[v] for v in chosen]
         for project in projects:
-            project.install([*taps, *LOADERS])
+            project.install(sorted({*taps, *(project.extractor(tap, loader) for tap in taps for loader in LOADERS),
+                                    *LOADERS}))
         postgres = PostgresServer().start()
         try:
             for vendor in chosen:
@@ -409,7 +425,8 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
                     plain = measure(case.plain, env=bytecode_env(current.sys_dir))
                     # the plain client's CPU for the pipeline's records, at its CPU per record
                     plain_cpu = plain.cpu_seconds * case.records / (case.plain_records or case.records)
-                    row = dict(tap=case.tap, stream=case.stream, records=case.records, plain_cpu=plain_cpu)
+                    row: dict[str, t.Any] = {"tap": case.tap, "stream": case.stream, "records": case.records,
+                           "plain_cpu": plain_cpu}
                     results.append(PipelineResult(pipeline="plain client", cpu_seconds=plain_cpu,
                                                   wall_seconds=plain.wall_seconds,
                                                   peak_rss_mb={"tap": plain.peak_rss_mb}, invoke_cpu=None, **row))
@@ -422,12 +439,13 @@ def run(scale_factor: float = 1.0, vendors: t.Sequence[str] = (), baseline: str 
                     runs: list[tuple[str, Project, str, dict[str, str]]] = []
                     for loader in LOADERS:
                         for project in projects:
-                            runs.append((f"{loader}{project.label}", project, loader, {}))
+                            label = loader if project.extractor(case.tap, loader) == case.tap else f"{loader}, BATCH"
+                            runs.append((f"{label}{project.label}", project, loader, {}))
                         if variants:
+                            words = [] if variants is True else list(variants)
                             runs.extend((f"{loader}, {label}", current, loader, env)
-                                        for label, target, env in VARIANTS if target == loader)
-                            if loader == "target-postgres":
-                                runs.append((f"{loader}{batched.label}", batched, loader, {}))
+                                        for label, target, env in VARIANTS if target == loader
+                                        and (not words or any(word in label for word in words)))
                     for label, project, loader, overrides in runs:
                         done = _run_pipeline(project, case, loader, postgres, tmp, overrides)
                         results.append(PipelineResult(pipeline=label, cpu_seconds=done.cpu_seconds,
