@@ -7,8 +7,11 @@ Everything the Fudo streams share lives here:
 - answers: ``{"result": "success", "<model>": [...]}``; anything else (a
   ``result: error`` body, a 200 that is not that envelope, an HTML page from a
   proxy or a login portal) fails loudly, naming the endpoint;
-- retries: 429 (Retry-After honoured), 5xx, timeouts, dropped and truncated
-  connections, with ``retry_backoff_seconds * 2**attempt`` waits and no jitter;
+- retries: singer-sdk's (429 and 5xx retried, other 4xx fatal; timeouts and
+  dropped connections retried), ``max_retries`` attempts, waits of
+  ``retry_backoff_seconds * 2**attempt`` or the Retry-After the appliance
+  sends, none longer than ``MAX_RETRY_WAIT``; a CSV body that breaks off is
+  read again from the row it broke at;
 - paging: ``limit``/``offset`` over ``filter=modified_at.ge(...)`` ordered
   by ``modified_at`` (see ``ModifiedSincePaginator``).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import re
 import typing as t
@@ -27,7 +31,7 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
-from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException, RetriableAPIError
+from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL, SelectionMask
@@ -41,6 +45,8 @@ if t.TYPE_CHECKING:
 
 DEFAULT_START_DAYS = 30
 MAX_ERROR_TEXT = 300
+#: The longest single wait between two attempts, in seconds (Retry-After included).
+MAX_RETRY_WAIT = 300.0
 
 #: Where the parsed list of a response is kept, so that the envelope is parsed
 #: once and both ``parse_response`` and the paginator can read it.
@@ -338,28 +344,31 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
         return remembered[1]
 
     # ------------------------------------------------------------ retries
+    # singer-sdk's validate_response classifies answers (429 and 5xx retried,
+    # other 4xx fatal); these hooks set how often and how long it waits.
+    @override
     def backoff_max_tries(self) -> int:
-        return max(int(self.config.get("max_retries", 5)), 1)
+        return int(self.config["max_retries"])
 
+    @override
     def backoff_jitter(self, value: float) -> float:
-        return value
+        return value  # the waits are the ones retry_wait says
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """Receives each exception from backoff (``send``); yields its wait."""
-        attempt = 0
-        exception = yield 0.0  # primed by backoff with send(None)
-        while True:
-            exception = yield self.retry_wait(exception, attempt)
-            attempt += 1
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        """The wait before each retry: Retry-After, else the doubling backoff."""
+        attempts = itertools.count()
+        return self.backoff_runtime(value=lambda exception: self.retry_wait(exception, next(attempts)))
 
-    def retry_wait(self, exception: t.Any, attempt: int) -> float:
-        """Retry-After when the answer has one, else the doubling backoff."""
+    def retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt + 1``: the answer's
+        Retry-After when it has one, else ``retry_backoff_seconds * 2**attempt``;
+        at most ``MAX_RETRY_WAIT``."""
         response = getattr(exception, "response", None)
-        if response is not None:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            if wait is not None:
-                return wait
-        return float(self.config.get("retry_backoff_seconds", 2)) * 2**attempt
+        wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+        if wait is None:
+            wait = float(self.config["retry_backoff_seconds"]) * 2**attempt
+        return min(wait, MAX_RETRY_WAIT)
 
     def send_request(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
         """Send a request built by ``build_prepared_request`` (which authenticates
@@ -371,14 +380,10 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
         return response
 
     # ------------------------------------------------------------ errors
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise RetriableAPIError(self.response_error_message(response), response)
-        if status >= 400:
-            raise FatalAPIError(self.response_error_message(response))
-
+    @override
     def response_error_message(self, response: requests.Response) -> str:
+        """The vendor's own message (its JSON ``error``, an HTML page's title),
+        naming the endpoint, never the query or the host."""
         endpoint = endpoint_of(response, self.path)
         return f"{endpoint} answered {response.status_code} {response.reason}: {error_text(response)}"
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import typing as t
 from functools import cached_property
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
+import backoff
 import requests
 import urllib3
 from singer_sdk import typing as th
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
 
 from tap_sessionreports._sdk import tap_of
@@ -251,6 +251,56 @@ _READ_ERRORS = (
 )
 
 
+_RETRIED = (RetriableAPIError, *_READ_ERRORS)
+#: CSV rows a download step hands out (a retried step reads its rows again)
+CSV_STEP_ROWS = 1000
+
+
+class CsvDownload:
+    """One report's CSV, read in steps that may each be retried: the first step
+    (and the first after a break) requests it, and rows up to ``emitted``, the
+    last one handed out, are skipped."""
+
+    def __init__(self, stream: ReportRowsStream, context: Context, skip: int) -> None:
+        self.stream = stream
+        self.context = context
+        self.url = stream.get_url(context)
+        self.endpoint = f"GET {urlparse(self.url).path}"
+        #: the number of the last row handed out
+        self.emitted = skip
+        self._response: requests.Response | None = None
+        self._rows: t.Iterator[tuple[int, dict]] | None = None
+
+    def next_rows(self) -> list[tuple[int, dict]]:
+        """The next rows (at most ``CSV_STEP_ROWS``); none at the end."""
+        if self._rows is None:
+            stream = self.stream
+            prepared = stream.build_prepared_request(method="GET", url=self.url, headers=stream.http_headers)
+            self._response = stream.send_request(prepared, self.context)
+            self._rows = enumerate(stream.csv_rows(self._response), start=1)
+        rows = []
+        try:
+            for number, cells in self._rows:
+                if number > self.emitted:
+                    rows.append((number, cells))
+                    if len(rows) == CSV_STEP_ROWS:
+                        break
+        except csv.Error as exc:
+            msg = f"{self.endpoint}: the CSV cannot be read after row {self.emitted + len(rows)}: {exc}"
+            raise FatalAPIError(msg) from None
+        except BaseException:
+            self.close()  # the next step requests the report again
+            raise
+        if rows:
+            self.emitted = rows[-1][0]
+        return rows
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = self._rows = None
+
+
 class ReportRowsStream(SessionReportsStream):
     """The rows of each ready report's CSV, ``GET /api/v2/report/<id>/csv``.
 
@@ -357,41 +407,33 @@ class ReportRowsStream(SessionReportsStream):
     def _read_csv(self, context: Context, skip: int) -> t.Iterator[tuple[int, dict]]:
         """(row number, cells) of the report's CSV, from row ``skip + 1``.
 
-        A download that breaks off mid-body (reset, truncated, timed out) is
-        requested again, with the usual backoff, and the rows already
-        yielded are skipped, so a row is never lost nor yielded twice.
+        The request and the reading of its body are one step, retried as
+        singer-sdk retries a request (its backoff hooks: ``max_retries``
+        attempts, the same waits), a body that breaks off mid-way (reset,
+        truncated, timed out) included: each step hands out the next rows; a
+        step after a break requests the report again and skips the rows already
+        handed out, so a row is never lost nor yielded twice.
         """
-        attempt = 0
-        emitted = skip
-        url = self.get_url(context)
-        send = self.request_decorator(self.send_request)
-        while True:
-            prepared = self.build_prepared_request(method="GET", url=url, headers=self.http_headers)
-            response = send(prepared, context)
-            try:
-                for number, cells in enumerate(self._csv_rows(response), start=1):
-                    if number > emitted:
-                        emitted = number
-                        yield number, cells
-                return
-            except csv.Error as exc:
-                msg = f"{endpoint_of(response, self.path)}: the CSV cannot be read after row {emitted}: {exc}"
-                raise FatalAPIError(msg) from None
-            except _READ_ERRORS as exc:
-                attempt += 1
-                endpoint = endpoint_of(response, self.path)
-                if attempt >= self.backoff_max_tries():
-                    msg = (f"{endpoint}: the CSV download broke off after row {emitted} "
-                           f"{attempt} times ({type(exc).__name__}); giving up")
-                    raise FatalAPIError(msg) from None
-                wait = self.retry_wait(None, attempt - 1)
-                self.logger.warning("%s: CSV download broke off after row %d (%s); retrying in %.2fs",
-                                    endpoint, emitted, type(exc).__name__, wait)
-                time.sleep(wait)
-            finally:
-                response.close()
+        download = CsvDownload(self, context, skip)
+        step = backoff.on_exception(
+            self.backoff_wait_generator,
+            _RETRIED,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=self.logger,
+        )(download.next_rows)
+        try:
+            while rows := step():
+                yield from rows
+        except _READ_ERRORS as exc:
+            msg = (f"{download.endpoint}: the CSV download broke off after row {download.emitted} "
+                   f"{self.backoff_max_tries()} times ({type(exc).__name__}); giving up")
+            raise FatalAPIError(msg) from None
+        finally:
+            download.close()
 
-    def _csv_rows(self, response: requests.Response) -> t.Iterator[dict]:
+    def csv_rows(self, response: requests.Response) -> t.Iterator[dict]:
         ctype = response.headers.get("Content-Type", "").lower()
         if "html" in ctype or "json" in ctype:
             # An HTML page from a proxy, or a JSON error with status 200.
