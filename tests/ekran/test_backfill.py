@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 from tests.taputil import run_tap
 
 TAP = "tap-ekran"
 UTC = dt.timezone.utc
+#: the sandbox's clock when it generates its sessions (an hour of yesterday);
+#: each regular run runs "at" a given time on it, passed as end_date, so that
+#: no test depends on the wall clock's second
+CLOCK = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 
 
 def config_for(server, **extra):
@@ -27,31 +30,31 @@ def config_for(server, **extra):
 
 
 def test_a_backfill_under_its_own_state_leaves_the_regular_runs_as_they_were(sandbox_factory):
-    server = sandbox_factory("ekran", scale=600, days=3, users=5, clients=4)
+    server = sandbox_factory("ekran", scale=600, days=3, users=5, clients=4, now=CLOCK.isoformat())
     app = server.app
-    regular = run_tap(TAP, config_for(server))
+    regular = run_tap(TAP, config_for(server, end_date=(CLOCK + dt.timedelta(seconds=30)).isoformat()))
     assert regular.returncode == 0, regular.stderr[-3000:]
     saved = json.loads(json.dumps(regular.state))
 
-    # the backfill: the second day, no state
+    # the backfill: the second day, no state (end_date, a date, ends at the midnight after it)
     start = dt.datetime.combine(app.first_day + dt.timedelta(days=1), dt.time(), UTC)
     end = start + dt.timedelta(days=1)
     server.clear_log()
-    backfill = run_tap(TAP, config_for(server, start_date=start.date().isoformat(), end_date=end.date().isoformat()))
+    backfill = run_tap(TAP, config_for(server, start_date=start.date().isoformat(), end_date=start.date().isoformat()))
     assert backfill.returncode == 0, backfill.stderr[-3000:]
     assert {json.loads(e["body"])["start"] for e in server.logged("/ekranapi/sessions")} == {
         start.strftime("%Y-%m-%dT%H:%M:%S")}
     # from start_date, to end_date exclusive: the sessions that logged in before it
     wanted = {sid for sid in app.select(start.timestamp(), None) if app.times(sid)[0] < end.timestamp()}
-    assert set(r["sessionId"] for r in backfill.records("sessions")) == wanted
+    assert {r["sessionId"] for r in backfill.records("sessions")} == wanted
     assert len(backfill.records("sessions")) == len(wanted)
     assert backfill.bookmark("sessions")["replication_key_value"] <= end.isoformat()
 
     # the next regular run, on the regular state: what it would have read anyway
-    changes = app.advance()
-    time.sleep(1.1)  # the tap works in whole seconds: let the next sync's period begin
+    changes = app.advance(now=(CLOCK + dt.timedelta(hours=1)).isoformat())
     server.clear_log()
-    following = run_tap(TAP, config_for(server), state=saved)
+    following = run_tap(TAP, config_for(server, end_date=(CLOCK + dt.timedelta(hours=1, seconds=30)).isoformat()),
+                        state=saved)
     assert following.returncode == 0, following.stderr[-3000:]
     bookmark = dt.datetime.fromisoformat(saved["bookmarks"]["sessions"]["replication_key_value"])
     assert {json.loads(e["body"])["start"] for e in server.logged("/ekranapi/sessions")} == {

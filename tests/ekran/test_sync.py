@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import pytest
 
@@ -14,6 +13,16 @@ TAP = "tap-ekran"
 TOKEN = "sandbox-ekran-api-key"
 UTC = dt.timezone.utc
 DAY = 86400.0
+#: the sandbox's clock when it generates its sessions, in the tests of several
+#: syncs: an hour of yesterday. Each of their syncs runs "at" a given time on
+#: that clock, passed as end_date (the period ends at min(end_date, now)), so
+#: no test depends on the wall clock's second.
+CLOCK = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+
+
+def at(minutes: float) -> dt.datetime:
+    """``minutes`` after CLOCK."""
+    return CLOCK + dt.timedelta(minutes=minutes)
 
 
 def midnight(day: dt.date) -> dt.datetime:
@@ -155,12 +164,11 @@ def test_impossible_durations_are_kept_raw_with_null_seconds(ekran):
 
 
 def test_a_session_open_at_the_first_sync_arrives_closed_in_the_second(sandbox_factory):
-    server = sandbox_factory("ekran", scale=600, days=2)
+    server = sandbox_factory("ekran", scale=600, days=2, now=CLOCK.isoformat())
     app = server.app
     config = config_for(server)
-    before = dt.datetime.now(UTC).replace(microsecond=0)
-    first = run_tap(TAP, config)
-    after = dt.datetime.now(UTC)
+    end = at(0.5)  # the first sync runs half a minute after the sessions were generated
+    first = run_tap(TAP, {**config, "end_date": end.isoformat()})
     assert first.returncode == 0, first.stderr[-3000:]
     open_logins = {r["sessionId"]: dt.datetime.fromisoformat(r["loginDate"])
                    for r in first.records("sessions") if r["logoutDate"] is None}
@@ -168,23 +176,21 @@ def test_a_session_open_at_the_first_sync_arrives_closed_in_the_second(sandbox_f
 
     # the bookmark holds at the oldest session still open that logged in
     # within open_session_hold_hours (24) of the end of the sync
-    def oldest_holding(end):
-        return min(login for login in open_logins.values() if login >= end - dt.timedelta(hours=24))
-
+    oldest_holding = min(login for login in open_logins.values() if login >= end - dt.timedelta(hours=24))
     bookmark = dt.datetime.fromisoformat(first.bookmark("sessions")["replication_key_value"])
-    assert bookmark in {oldest_holding(before).replace(microsecond=0), oldest_holding(after).replace(microsecond=0)}
+    assert bookmark == oldest_holding.replace(microsecond=0)
 
-    changes = app.advance()
-    time.sleep(1.1)  # the tap works in whole seconds: let the second sync's period begin
+    changes = app.advance(now=at(60).isoformat())
     closed = set(changes["closed"])
     assert closed and closed <= set(open_logins)
-    second = run_tap(TAP, config, state=first.state)
+    second = run_tap(TAP, {**config, "end_date": at(60.5).isoformat()}, state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     records = {r["sessionId"]: r for r in second.records("sessions")}
     held = {sid for sid in closed if open_logins[sid] >= bookmark}
     assert held and closed - held  # some logged in within the hold, some before it
     for sid in closed:
-        assert dt.datetime.fromisoformat(records[sid]["logoutDate"]) == dt.datetime.fromtimestamp(app.times(sid)[1], UTC)
+        logout = dt.datetime.fromisoformat(records[sid]["logoutDate"])
+        assert logout == dt.datetime.fromtimestamp(app.times(sid)[1], UTC)
         if sid in held:  # read again from the bookmark: whole
             assert records[sid]["durationSeconds"] == pytest.approx(app.times(sid)[1] - app.times(sid)[0], abs=0.001)
             assert times_of(records[sid]) == whole(server, sid)
@@ -206,15 +212,13 @@ def test_a_session_open_at_the_first_sync_arrives_closed_in_the_second(sandbox_f
 def test_without_the_hold_a_closed_session_still_arrives_by_its_logout(sandbox_factory):
     # open_session_hold_hours=0: the bookmark goes to the end of the sync; the
     # document's "finished after start" brings a session back once it closes
-    server = sandbox_factory("ekran", scale=600, days=2)
+    server = sandbox_factory("ekran", scale=600, days=2, now=CLOCK.isoformat())
     config = config_for(server, open_session_hold_hours=0)
-    first = run_tap(TAP, config)
+    first = run_tap(TAP, {**config, "end_date": at(0.5).isoformat()})
     assert first.returncode == 0, first.stderr[-3000:]
-    bookmark = dt.datetime.fromisoformat(first.bookmark("sessions")["replication_key_value"])
-    assert abs((dt.datetime.now(UTC) - bookmark).total_seconds()) < 60
-    closed = set(server.app.advance(new_open=0, new_closed=0, late=0)["closed"])
-    time.sleep(1.1)  # the tap works in whole seconds: let the second sync's period begin
-    second = run_tap(TAP, config, state=first.state)
+    assert first.bookmark("sessions")["replication_key_value"] == at(0.5).isoformat()
+    closed = set(server.app.advance(new_open=0, new_closed=0, late=0, now=at(60).isoformat())["closed"])
+    second = run_tap(TAP, {**config, "end_date": at(60.5).isoformat()}, state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     records = {r["sessionId"]: r for r in second.records("sessions")}
     assert closed and set(records) == closed
@@ -355,17 +359,16 @@ def test_sessions_emitted_whole_are_never_replaced_by_clipped_copies(sandbox_fac
     # at the oldest open session, so sessions the last sync read whole cross
     # the new start and the API would answer them clipped (note 2). Over three
     # syncs, the last copy of every session is whole.
-    server = sandbox_factory("ekran", scale=600, days=2)
+    server = sandbox_factory("ekran", scale=600, days=2, now=CLOCK.isoformat())
     config = config_for(server, lookback_hours=1, open_session_hold_hours=24 * 5)  # every open session holds
     final: dict[int, dict] = {}
     state = None
     skipped = []
     for sync in range(3):
         if sync:
-            server.app.advance()
+            server.app.advance(now=at(60 * sync).isoformat())
             server.clear_log()
-            time.sleep(1.1)  # the tap works in whole seconds
-        run = run_tap(TAP, config, state=state)
+        run = run_tap(TAP, {**config, "end_date": at(60 * sync + 0.5).isoformat()}, state=state)
         assert run.returncode == 0, run.stderr[-3000:]
         emitted = {r["sessionId"]: r for r in run.records("sessions")}
         if state is not None:

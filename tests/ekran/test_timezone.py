@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +15,10 @@ from tests.taputil import run_tap
 TAP = "tap-ekran"
 TOKEN = "sandbox-ekran-api-key"
 UTC = dt.timezone.utc
+#: the sandbox's clock when it generates its sessions (an hour of yesterday);
+#: each sync runs "at" a given time on it, passed as end_date, so that no
+#: test depends on the wall clock's second
+CLOCK = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 
 
 def config_for(server, **extra):
@@ -48,7 +51,7 @@ def times_of(record) -> tuple[dt.datetime, dt.datetime | None]:
 
 @pytest.mark.parametrize("zone", ["Etc/GMT+5", "Asia/Tokyo"])  # UTC-5 and UTC+9, fixed offsets
 def test_a_server_clock_off_utc_loses_and_doubles_no_session(sandbox_factory, zone):
-    server = sandbox_factory("ekran", scale=600, days=3, users=5, clients=4, timezone=zone)
+    server = sandbox_factory("ekran", scale=600, days=3, users=5, clients=4, timezone=zone, now=CLOCK.isoformat())
     app = server.app
     tz = ZoneInfo(zone)
     config = config_for(server, timezone=zone)
@@ -56,7 +59,7 @@ def test_a_server_clock_off_utc_loses_and_doubles_no_session(sandbox_factory, zo
     sample = app.session(1)
     assert "+" not in sample["loginDate"][10:] and "Z" not in sample["loginDate"]  # the server writes no offset
 
-    first = run_tap(TAP, config)
+    first = run_tap(TAP, {**config, "end_date": (CLOCK + dt.timedelta(seconds=30)).isoformat()})
     assert first.returncode == 0, first.stderr[-3000:]
     # the start sent is start_date on the server's clock
     assert set(starts(server)) == {start.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S")}
@@ -66,10 +69,10 @@ def test_a_server_clock_off_utc_loses_and_doubles_no_session(sandbox_factory, zo
     # every time UTC and the sandbox's true instant (none crosses start_date: none clipped)
     assert all(times_of(r) == app_times(app, sid) for sid, r in records.items())
 
-    changes = app.advance()
-    time.sleep(1.1)  # the tap works in whole seconds: let the second sync's period begin
+    changes = app.advance(now=(CLOCK + dt.timedelta(hours=1)).isoformat())
     server.clear_log()
-    second = run_tap(TAP, config, state=first.state)
+    second = run_tap(TAP, {**config, "end_date": (CLOCK + dt.timedelta(hours=1, seconds=30)).isoformat()},
+                     state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     bookmark = dt.datetime.fromisoformat(first.bookmark("sessions")["replication_key_value"])
     assert starts(server) and set(starts(server)) == {bookmark.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S")}

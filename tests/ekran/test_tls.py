@@ -45,15 +45,15 @@ def tls_server(tmp_path_factory):
     server.stop()
 
 
-def config_for(url, **extra):
-    start = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+def config_for(url, server, **extra):
+    start = dt.datetime.combine(server.app.first_day, dt.time(), dt.timezone.utc)
     return {"api_url": url, "api_token": "sandbox-ekran-api-key", "start_date": start.isoformat(),
             "retry_backoff_seconds": 0.01, "max_retries": 2, **extra}
 
 
 def test_a_private_ca_is_refused_by_default_with_a_hint(tls_server):
-    url, _, _ = tls_server
-    run = run_tap(TAP, config_for(url))
+    url, _, server = tls_server
+    run = run_tap(TAP, config_for(url, server))
     assert run.returncode != 0
     assert "TLS verification of https://127.0.0.1" in run.stderr and "set ca_bundle" in run.stderr
     assert "certificate verify failed" in run.stderr
@@ -62,13 +62,13 @@ def test_a_private_ca_is_refused_by_default_with_a_hint(tls_server):
 
 def test_ca_bundle_verifies_the_server(tls_server):
     url, ca_pem, server = tls_server
-    run = run_tap(TAP, config_for(url, ca_bundle=str(ca_pem)))
+    run = run_tap(TAP, config_for(url, server, ca_bundle=str(ca_pem)))
     assert run.returncode == 0, run.stderr[-3000:]
     assert len({r["sessionId"] for r in run.records("sessions")}) == 120
 
 
 def test_verify_ssl_false_skips_verification(tls_server):
-    url, _, _ = tls_server
-    run = run_tap(TAP, config_for(url, verify_ssl=False))
+    url, _, server = tls_server
+    run = run_tap(TAP, config_for(url, server, verify_ssl=False))
     assert run.returncode == 0, run.stderr[-3000:]
     assert len({r["sessionId"] for r in run.records("sessions")}) == 120

@@ -202,9 +202,7 @@ class App(VendorApp):
         "started or finished before end" (inclusive; open sessions have not finished)."""
         if start is not None and not (login >= start or (logout is not None and logout >= start)):
             return False
-        if end is not None and not (login <= end or (logout is not None and logout <= end)):
-            return False
-        return True
+        return end is None or login <= end or (logout is not None and logout <= end)
 
     def select(self, start: float | None, end: float | None) -> list[int]:
         """The sessionIds selected by ``start``/``end``, in sessionId order."""
@@ -257,30 +255,36 @@ class App(VendorApp):
         new_closed: int = 3,
         late: int = 2,
         late_minutes: int = 40,
+        now: str | None = None,
     ) -> dict:
         """Time passes: ``close`` open sessions end now (default: every other
         one still open), ``new_open`` and ``new_closed`` sessions appear, and
-        ``late`` sessions that ended ``late_minutes`` ago are reported late."""
-        now = round(max(dt.datetime.now(dt.timezone.utc).timestamp(), self.clock + 1), 3)
+        ``late`` sessions that ended ``late_minutes`` ago are reported late.
+        ``now``: the server's new clock (ISO 8601; default: the wall clock),
+        at least a second after the last one."""
+        at = dt.datetime.now(dt.timezone.utc) if now is None else dt.datetime.fromisoformat(now)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.timezone.utc)
+        now_ts = round(max(at.timestamp(), self.clock + 1), 3)
         open_now = self.open_ids()
         chosen = open_now[::2] if close is None else open_now[:close]
         for sid in chosen:
-            self.closed_at[sid] = now
+            self.closed_at[sid] = now_ts
         first_new = self.total + 1
         for i in range(new_open):
-            self.extra.append((round(now - 60 * (i + 1), 3), None))
+            self.extra.append((round(now_ts - 60 * (i + 1), 3), None))
         for i in range(new_closed):
-            self.extra.append((round(now - 1800 - 60 * i, 3), round(now - 120 - 30 * i, 3)))
+            self.extra.append((round(now_ts - 1800 - 60 * i, 3), round(now_ts - 120 - 30 * i, 3)))
         for i in range(late):
-            ended = now - late_minutes * 60
+            ended = now_ts - late_minutes * 60
             self.extra.append((round(ended - 900 - 60 * i, 3), round(ended - 10 * i, 3)))
-        self.clock = now
+        self.clock = now_ts
         self.version += 1
         self._selection_cache.clear()
         return {
             "closed": chosen,
             "new": list(range(first_new, self.total + 1)),
-            "clock": self._iso(now),
+            "clock": self._iso(now_ts),
             "total": self.total,
         }
 
@@ -339,7 +343,8 @@ class App(VendorApp):
         return Response.json({"Message": message}, status=status)
 
     def malformed_body(self) -> tuple[bytes, str]:
-        return b'{"sessions": [{"duration": "01:02:03.0000000", "sessionId": 7, "loginDate": "2024-01', "application/json"
+        body = b'{"sessions": [{"duration": "01:02:03.0000000", "sessionId": 7, "loginDate": "2024-01'
+        return body, "application/json"
 
 
 # ---------------------------------------------------------------------- helpers
