@@ -5,25 +5,33 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
 import requests
-import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import utc_now
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.pagination import OffsetPaginator as SDKOffsetPaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
+
+from tap_controlio._sdk import FastRecordMessages, write_state
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams.core import BatchConfig
 
 MAX_PAGE_SIZE = 10000
 DEFAULT_START_DAYS_AGO = 30
-MAX_RETRY_AFTER = 600.0
+#: the one cap on a single wait between retries, exponential or Retry-After
+MAX_WAIT = 600.0
 PAGE_CURSOR = "prev"  # state key of a cursor report's last page cursor within its window
 EXTRA = "extra"  # the declared object column holding every undeclared field
 ROW_KEY = "row_key"  # the digest key of rows without a guaranteed natural key (row_digest)
@@ -72,7 +80,7 @@ def grows(field: str) -> bool:
     return field in GROWING_FIELDS or (field.endswith(GROWING_SUFFIXES) and field != "start_time")
 
 
-def row_digest(row: dict, context: dict | None = None) -> str:
+def row_digest(row: dict, context: t.Mapping[str, t.Any] | None = None) -> str:
     """A deterministic key for a row that has no guaranteed natural key: the
     BLAKE2b digest (keys sorted) of the row as the API sent it, less the
     fields that grow (``grows``), with the parent's ids of a child stream. The
@@ -93,7 +101,7 @@ def utc_iso(value: t.Any) -> t.Any:
     """
     if not isinstance(value, str) or not value:
         return None
-    if value.endswith("Z") or value.endswith("+00:00"):
+    if value.endswith(("Z", "+00:00")):
         return value
     try:
         parsed = dt.datetime.fromisoformat(value.replace(" ", "T", 1))
@@ -114,21 +122,99 @@ def query_value(value: t.Any) -> t.Any:
     return value
 
 
-def start_day(config: t.Mapping[str, t.Any], today: dt.date) -> dt.date:
-    """The ``start_date`` setting's day; default 30 days before today (UTC)."""
+
+# ---------------------------------------------------------------- config days
+def instant(value: t.Any) -> dt.datetime:
+    """A ``start_date``/``end_date`` value as an aware UTC date-time: an ISO date
+    is its midnight; a date-time without an offset is UTC."""
+    text = str(value).strip()
+    if is_date(text):
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), UTC)
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def is_date(value: t.Any) -> bool:
+    """Whether a setting's value is a plain ISO date (``YYYY-MM-DD``)."""
+    return len(str(value).strip()) == 10
+
+
+def end_instant(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
+    """Where the synced period ends, exclusive: ``end_date`` as a date-time, or
+    the midnight after ``end_date``'s day for an ISO date; None without it."""
+    value = config.get("end_date")
+    if not value:
+        return None
+    end = instant(value)
+    return end + dt.timedelta(days=1) if is_date(value) else end
+
+
+def first_day(config: t.Mapping[str, t.Any], now: dt.datetime) -> dt.date:
+    """The first day a first sync reads: the UTC day of ``start_date``; default
+    30 days before ``now``'s day."""
     if config.get("start_date"):
-        return dt.date.fromisoformat(str(config["start_date"])[:10])
-    return today - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
+        return instant(config["start_date"]).date()
+    return now.astimezone(UTC).date() - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
 
 
+def last_day(config: t.Mapping[str, t.Any], now: dt.datetime) -> dt.date:
+    """The last day read: ``now``'s UTC day, or the last day that starts before
+    ``end_date`` (the API's report dates are whole UTC days)."""
+    today = now.astimezone(UTC).date()
+    end = end_instant(config)
+    if end is None:
+        return today
+    return min(today, (end - dt.timedelta(microseconds=1)).date())
+
+
+class Window(t.NamedTuple):
+    """Days ``start`` to ``end``, both inclusive (the API's date filters)."""
+
+    start: dt.date
+    end: dt.date
+
+
+def plan_windows(config: t.Mapping[str, t.Any], bookmark: str | None, now: dt.datetime,
+                 days_per_window: int) -> list[Window]:
+    """The windows a sync reads, in date order: from ``lookback_days`` before
+    the bookmark (a day), never before ``start_date``'s day, or from that day
+    without a bookmark, to the last day (``last_day``)."""
+    first = first_day(config, now)
+    if bookmark:
+        resume = dt.date.fromisoformat(str(bookmark)[:10]) - dt.timedelta(days=config["lookback_days"])
+        first = max(first, resume)
+    last = last_day(config, now)
+    windows = []
+    day = first
+    while day <= last:
+        end = min(day + dt.timedelta(days=days_per_window - 1), last)
+        windows.append(Window(day, end))
+        day = end + dt.timedelta(days=1)
+    return windows
+
+
+def window_params(window: Window, *, one_day: bool = False) -> dict[str, str]:
+    """The report date filters of ``window``: ``start_time``/``end_time``, both
+    days inclusive, or ``start_time`` alone for a one-day report."""
+    if one_day:
+        return {"start_time": window.start.isoformat()}
+    return {"start_time": window.start.isoformat(), "end_time": window.end.isoformat()}
+
+
+# ---------------------------------------------------------------- paginators
 class OffsetPaginator(SDKOffsetPaginator):
     """``limit``/``offset``: the last page is the one with fewer than ``limit`` rows."""
 
+    def __init__(self, start_value: int, page_size: int) -> None:
+        super().__init__(start_value, page_size)
+        self.limit = page_size
+
+    @override
     def has_more(self, response: requests.Response) -> bool:
-        return len(rows_of(response)) >= self._page_size
+        return len(rows_of(response)) >= self.limit
 
 
-class PrevCursorPaginator(BaseAPIPaginator[t.Optional[str]]):
+class PrevCursorPaginator(BaseAPIPaginator[str | None]):
     """The raw reports' cursor: ``prev=<start_time>,<user_id>,<computer_id>`` of
     the last row received; the last chunk is the one with fewer than ``limit`` rows."""
 
@@ -136,9 +222,11 @@ class PrevCursorPaginator(BaseAPIPaginator[t.Optional[str]]):
         super().__init__(start_value)
         self.page_size = page_size
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         return len(rows_of(response)) >= self.page_size
 
+    @override
     def get_next(self, response: requests.Response) -> str | None:
         rows = rows_of(response)
         if not rows:
@@ -153,7 +241,54 @@ class PrevCursorPaginator(BaseAPIPaginator[t.Optional[str]]):
         return f"{last['start_time']},{last['user_id']},{last['computer_id']}"
 
 
-class ControlioStream(RESTStream):
+class WindowPage(t.NamedTuple):
+    """A windowed stream's pagination token: the window and the page inside it
+    (an offset, a ``prev`` cursor, or None for a first chunk or a one-page
+    report). ``window`` is None for a report read whole, without dates."""
+
+    window: Window | None
+    page: t.Any
+
+
+class WindowPaginator(BaseAPIPaginator[WindowPage | None]):
+    """The windows, in order, each read through its own page paginator (from
+    ``new_pages(start)``): the tokens are every page of the first window, then
+    of the next one. An empty page ends its window, never the stream."""
+
+    def __init__(self, windows: t.Sequence[Window | None],
+                 new_pages: t.Callable[[t.Any], BaseAPIPaginator], resume_page: t.Any = None) -> None:
+        self.windows = list(windows)
+        self.window_index = 0
+        self.new_pages = new_pages
+        self.pages = new_pages(resume_page)
+        super().__init__(WindowPage(self.windows[0], self.pages.current_value) if self.windows else None)
+
+    @property
+    @override
+    def finished(self) -> bool:
+        return not self.windows or super().finished
+
+    @override
+    def has_more(self, response: requests.Response) -> bool:
+        return True  # ``get_next`` answers None after the last window's last page
+
+    @override
+    def get_next(self, response: requests.Response) -> WindowPage | None:
+        self.pages.advance(response)
+        if self.pages.finished:
+            self.window_index += 1
+            if self.window_index == len(self.windows):
+                return None
+            self.pages = self.new_pages(None)
+        return WindowPage(self.windows[self.window_index], self.pages.current_value)
+
+    @override
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return True  # an empty page is a window's last page; the next window may have rows
+
+
+# ---------------------------------------------------------------- streams
+class ControlioStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk.py's Iterator vs Generator
     """Shared behaviour of every Controlio endpoint."""
 
     records_jsonpath = "$.data[*]"
@@ -166,57 +301,64 @@ class ControlioStream(RESTStream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     @property
+    @override
     def url_base(self) -> str:
         return self.config["api_url"].rstrip("/")
 
     @property
-    def path(self) -> str:  # type: ignore[override]
+    @override
+    def path(self) -> str:  # type: ignore[override]  # singer-sdk declares a plain attribute
         return (self.config.get("paths") or {}).get(self.name, self.default_path)
 
     @cached_property
+    @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.config["api_token"])
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config.get("verify_ssl", True)
+        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
         return session
 
     @property
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+    @override
+    def timeout(self) -> float:  # type: ignore[override]  # singer-sdk says int; requests takes a float
+        return float(self.config["request_timeout"])
 
     @property
     def page_size(self) -> int:
-        return int(self.config.get("page_size", MAX_PAGE_SIZE))
+        return int(self.config["page_size"])
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: singer-sdk's
+        BATCH rows carry no ``_sdc_*`` version, so the loader's next ACTIVATE_VERSION
+        would mark them deleted."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        return super().get_batch_config(config)
 
     # -------------------------------------------------------------- retries
+    # singer-sdk classifies responses (``validate_response``: 429 and 5xx are
+    # retried, every other 4xx is fatal) and retries through these hooks.
+    @override
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 5))
+        return int(self.config["max_retries"])
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
-        """Wait what Retry-After asks, else ``retry_backoff_seconds`` doubled each time."""
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            wait = _retry_after(exception)
-            if wait is None:
-                wait = base * 2**attempt
-            attempt += 1
-            exception = yield wait
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        """What Retry-After asks, else ``retry_backoff_seconds`` doubled each
+        retry; a fresh count for every request (``retry_wait``)."""
+        first, retries = float(self.config["retry_backoff_seconds"]), itertools.count()
+        return self.backoff_runtime(value=lambda exception: retry_wait(exception, next(retries), first))
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         return value  # Retry-After is the vendor's wish: wait exactly that
 
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise RetriableAPIError(self.response_error_message(response), response)
-        if 400 <= status < 500:
-            raise ControlioAPIError(self.response_error_message(response))
-
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         """The API's ``{"error": ...}`` message and the endpoint path (never the
         query, the headers or the token)."""
@@ -235,6 +377,7 @@ class ControlioStream(RESTStream):
         )
 
     # -------------------------------------------------------------- records
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         return rows_of(response)
 
@@ -242,36 +385,37 @@ class ControlioStream(RESTStream):
     computed_fields: frozenset[str] = frozenset()
 
     @cached_property
-    def _declared(self) -> frozenset[str]:
+    def declared_fields(self) -> frozenset[str]:
         """The declared fields taken from the row as the API sent it."""
         return frozenset(self.schema["properties"]) - {EXTRA} - self.computed_fields
 
     @cached_property
-    def _key_fields(self) -> tuple[str, ...]:
+    def key_fields(self) -> tuple[str, ...]:
         return tuple(self.primary_keys or ())
 
-    def post_process(self, row: dict, context: dict | None = None) -> dict | None:
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """The record of ``row`` (``record_from_row``); a record without a value
         for every primary-key field is an error, never written."""
         record = self.record_from_row(row, context)
-        for key in self._key_fields:
+        for key in self.key_fields:
             if record.get(key) is None:
-                self._missing_key(key, row)
+                self.missing_key(key, row)
         return record
 
-    def _missing_key(self, key: str, row: dict) -> t.NoReturn:
+    def missing_key(self, key: str, row: dict) -> t.NoReturn:
         raise ControlioAPIError(
             f"Controlio answered {self.path} with a {self.name} row without its primary key field "
             f"{key!r} (the row has: {', '.join(sorted(row)) or 'no fields'}); "
             f"a record without its key would be merged with others in the target"
         )
 
-    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+    def record_from_row(self, row: dict, context: Context | None = None) -> dict:
         """A new record: declared fields at the top, every other field in ``extra``.
 
         The row itself is left untouched (the cursor paginator reads the last
         row's raw ``start_time``)."""
-        declared = self._declared
+        declared = self.declared_fields
         record = {k: v for k, v in row.items() if k in declared}
         extra = {k: v for k, v in row.items() if k not in declared} if len(record) < len(row) else {}
         for field in self.datetime_fields:
@@ -285,36 +429,15 @@ class ControlioStream(RESTStream):
         record[EXTRA] = extra
         return record
 
-    def generate_child_contexts(self, record: dict, context: dict | None) -> t.Iterable[dict | None]:
+    @override
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         # singer-sdk would copy every record as a child context, with no child stream to hand it to
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
 
-    _plain_records: bool | None = None
 
-    def _generate_record_messages(self, record: dict) -> t.Iterator[singer.RecordMessage]:
-        """The SDK's record message, without its per-record walks when they are
-        no-ops: every property selected, no stream map or flattening, and
-        records built from declared properties only (``post_process``).
-        Measured in tests/bench/bench_controlio.py."""
-        if self._plain_records is None:
-            maps = self.stream_maps
-            self._plain_records = (
-                all(self.mask.values())
-                and len(maps) == 1
-                and type(maps[0]) is SameRecordTransform
-                and maps[0].stream_alias == self.name
-                and not maps[0].flattening_enabled
-            )
-        if not self._plain_records:
-            yield from super()._generate_record_messages(record)
-            return
-        yield singer.RecordMessage(
-            stream=self.name, record=record, version=self._stream_version, time_extracted=utc_now()
-        )
-
-
-def _retry_after(exception: BaseException | None) -> float | None:
+def retry_after(exception: BaseException | None) -> float | None:
+    """The seconds a 429/5xx answer's Retry-After header asks for, if any."""
     response = getattr(exception, "response", None)
     if response is None:
         return None
@@ -322,31 +445,35 @@ def _retry_after(exception: BaseException | None) -> float | None:
     if not header:
         return None
     try:
-        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
+        return float(header)
     except ValueError:
         try:
             when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
         except ValueError:
             return None
-        return min(max((when - dt.datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+        return (when - dt.datetime.now(UTC)).total_seconds()
 
 
-class Window(t.NamedTuple):
-    """Days ``start`` to ``end``, both inclusive (the API's date filters)."""
-
-    start: dt.date
-    end: dt.date
+def retry_wait(exception: BaseException | None, retry: int, first: float) -> float:
+    """Seconds before retry number ``retry`` (0 for the first): what Retry-After
+    asks, else ``first`` doubled each retry; never less than 0 nor more than
+    ``MAX_WAIT``."""
+    wait = retry_after(exception)
+    if wait is None:
+        wait = first * 2.0 ** min(retry, 64)
+    return min(max(wait, 0.0), MAX_WAIT)
 
 
 class WindowedStream(ControlioStream):
     """A date-filtered endpoint read in windows of ``window_days`` days, from the
-    bookmark to today (or ``end_date``).
+    bookmark to today (or ``end_date``); the window is the paginator's token
+    (``WindowPaginator``), so ``get_url_params`` depends only on the token.
 
     The bookmark (``window_start``) is the first day of the window being read:
-    it is written before each window, so an interrupted sync resumes at the
-    window it was in and never re-reads windows it finished. A new sync starts
-    at the bookmark or ``lookback_days`` before today, whichever is earlier,
-    since the last days' data keeps changing.
+    it is saved before each window's first request (``get_http_request``), so
+    an interrupted sync resumes at the window it was in and never re-reads
+    windows it finished. A new sync starts ``lookback_days`` before the
+    bookmark, since the last days' data keeps changing.
     """
 
     replication_key = "window_start"
@@ -355,82 +482,94 @@ class WindowedStream(ControlioStream):
     check_sorted = False  # the lookback re-reads days before the saved bookmark
     #: one ``start_time`` day per request, no ``end_time`` (timeline reports)
     one_day_per_request = False
-    _window: Window | None = None
-    _window_fields: dict[str, str] | None = None
-    #: the page cursor an interrupted sync saved for the current window, if any
-    resume_cursor: str | None = None
+    #: the page cursor of a window is saved in the state (cursor reports), not only the window
+    resumes_inside_window = False
+    #: the window whose rows are being read (set before each request)
+    current_window: Window | None = None
 
-    def windows(self, context: dict | None) -> list[Window]:
-        today = dt.datetime.now(UTC).date()
-        last = today
-        if self.config.get("end_date"):
-            last = min(last, dt.date.fromisoformat(str(self.config["end_date"])[:10]))
-        first = start_day(self.config, today)
+    def windows(self, context: Context | None, now: dt.datetime | None = None) -> list[Window | None]:
+        """The windows a sync of ``context`` reads, from its state and the config, up to ``now``."""
         state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")
-        if bookmark and state.get("replication_key") == self.replication_key:
-            lookback = dt.timedelta(days=int(self.config.get("lookback_days", 1)))
-            resume = min(dt.date.fromisoformat(str(bookmark)[:10]), today - lookback)
-            first = max(first, resume)
-        size = 1 if self.one_day_per_request else int(self.config.get("window_days", 1))
-        windows = []
-        day = first
-        while day <= last:
-            end = min(day + dt.timedelta(days=size - 1), last)
-            windows.append(Window(day, end))
-            day = end + dt.timedelta(days=1)
-        return windows
+        bookmark = state.get("replication_key_value") if state.get("replication_key") == self.replication_key \
+            else None
+        size = 1 if self.one_day_per_request else int(self.config["window_days"])
+        return list(plan_windows(self.config, bookmark, now or dt.datetime.now(UTC), size))
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def page_paginator(self, start: t.Any) -> BaseAPIPaginator:
+        """The paginator of the pages inside one window."""
+        return OffsetPaginator(start_value=0, page_size=self.page_size)
+
+    def window_paginator(self, context: Context | None, now: dt.datetime | None = None) -> WindowPaginator:
+        """The paginator of a sync of ``context``: its windows, the first one
+        resumed at the page cursor an interrupted sync saved for it."""
+        windows = self.windows(context, now)
         state = self.get_context_state(context)
-        # a page cursor saved by an interrupted sync, for the window it was in
-        saved_window, saved_cursor = state.get("replication_key_value"), state.get(PAGE_CURSOR)
-        for index, window in enumerate(self.windows(context)):
-            resume = saved_cursor if index == 0 and saved_window == window.start.isoformat() else None
-            self._begin_window(context, window, resume)
-            yield from super().get_records(context)
-        self._window = self._window_fields = None
-        if state.pop(PAGE_CURSOR, None) is not None:  # the last window is finished too
-            self.state_manager.is_flushed = False
+        resume = None
+        if self.resumes_inside_window and windows and windows[0] is not None \
+                and state.get("replication_key_value") == windows[0].start.isoformat():
+            resume = state.get(PAGE_CURSOR)
+        return WindowPaginator(windows, self.page_paginator, resume)
 
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Rows do not move the bookmark: it is the window being read, written
-        when the window begins (``_begin_window``), with the value every row of
-        that window carries in ``window_start``."""
+    @override
+    def get_new_paginator(self) -> WindowPaginator:
+        # ``self.context``: the context singer-sdk is syncing (set by ``Stream.sync``)
+        return self.window_paginator(dict(self.context) if self.context else None)
 
-    def _begin_window(self, context: dict | None, window: Window, resume_cursor: str | None = None) -> None:
-        """Everything before ``window`` is read: say so in the state, now."""
-        self._window = window
-        self._window_fields = {"window_start": window.start.isoformat(), "window_end": window.end.isoformat()}
-        self.resume_cursor = resume_cursor
+    @override
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """Before each request: everything before its window (and its page
+        cursor) is written, so the state says so now."""
+        assert page.next_page_token is not None
+        self.save_position(page.stream_context, page.next_page_token)
+        return super().get_http_request(page=page)
+
+    def save_position(self, context: Context | None, token: WindowPage) -> None:
+        """The bookmark is ``token``'s window (with its page cursor, for a cursor
+        report); a STATE message is written when it moves."""
+        window, page = token
+        self.current_window = window
+        if window is None or self.replication_key is None:
+            return
         state = self.get_context_state(context)
+        start = window.start.isoformat()
+        cursor = page if self.resumes_inside_window and page else None
+        if state.get("replication_key_value") == start and state.get(PAGE_CURSOR) == cursor:
+            return
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = window.start.isoformat()
-        if resume_cursor:
-            state[PAGE_CURSOR] = resume_cursor
+        state["replication_key_value"] = start
+        if cursor:
+            state[PAGE_CURSOR] = cursor
         else:
             state.pop(PAGE_CURSOR, None)
         self.state_manager.is_flushed = False
-        self._write_state_message()
+        if not self.batching:  # in BATCH mode, singer-sdk writes the state after each batch is out
+            write_state(self)
 
-    def save_page_cursor(self, context: dict | None, cursor: str) -> None:
-        """The pages of this window up to ``cursor`` are written: a sync
-        interrupted now resumes at ``cursor`` rather than at the window's start."""
+    @cached_property
+    def batching(self) -> bool:
+        return self.get_batch_config(self.config) is not None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        yield from super().get_records(context)
         state = self.get_context_state(context)
-        if state.get(PAGE_CURSOR) != cursor:
-            state[PAGE_CURSOR] = cursor
+        if state.pop(PAGE_CURSOR, None) is not None:  # the last window is finished too
             self.state_manager.is_flushed = False
-            self._write_state_message()
 
-    def window_params(self) -> dict[str, str]:
-        window = self._window
-        assert window is not None, "window_params outside a window"
-        if self.one_day_per_request:
-            return {"start_time": window.start.isoformat()}
-        return {"start_time": window.start.isoformat(), "end_time": window.end.isoformat()}
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: WindowPage | None) -> dict[str, t.Any]:
+        assert next_page_token is not None, "a windowed stream's token is never None"
+        window = next_page_token.window
+        params: dict[str, t.Any] = {"sort_direction": "asc"}
+        if window is not None:
+            params.update(window_params(window, one_day=self.one_day_per_request))
+        return params
 
-    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+    @override
+    def record_from_row(self, row: dict, context: Context | None = None) -> dict:
         record = super().record_from_row(row, context)
-        if self._window_fields is not None:
-            record.update(self._window_fields)
+        window = self.current_window
+        if window is not None:
+            record["window_start"] = window.start.isoformat()
+            record["window_end"] = window.end.isoformat()
         return record

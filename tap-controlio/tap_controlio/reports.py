@@ -18,7 +18,9 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk import typing as th
-from singer_sdk.pagination import SinglePagePaginator
+from singer_sdk.helpers.types import Context
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
+from typing_extensions import override
 
 from tap_controlio.client import (
     EXTRA,
@@ -26,7 +28,9 @@ from tap_controlio.client import (
     ControlioAPIError,
     OffsetPaginator,
     PrevCursorPaginator,
+    Window,
     WindowedStream,
+    WindowPage,
     query_value,
     row_digest,
 )
@@ -45,7 +49,7 @@ DAY = "day"  # start_time only: one day per request
 NO_DATES = None
 
 # The types of the report fields a row may declare
-FIELD_TYPES: dict[str, th.JSONTypeHelper] = {
+FIELD_TYPES: dict[str, type[th.JSONTypeHelper] | th.JSONTypeHelper] = {
     ROW_KEY: th.StringType,
     "id": th.IntegerType,
     "user_id": th.IntegerType,
@@ -206,37 +210,42 @@ class ReportStream(WindowedStream):
     report: t.ClassVar[Report]
 
     @property
+    @override
     def page_size(self) -> int:
-        size = int(self.config.get("page_size", 10000))
+        size = int(self.config["page_size"])
         return min(size, self.report.page_limit) if self.report.page_limit else size
 
-    def get_new_paginator(self) -> t.Any:
+    @override
+    def page_paginator(self, start: t.Any) -> BaseAPIPaginator:
         if self.report.paging == PREV:
-            return PrevCursorPaginator(self.page_size, start_value=self.resume_cursor)
+            return PrevCursorPaginator(self.page_size, start_value=start)
         if self.report.paging == SINGLE:
             return SinglePagePaginator()
         return OffsetPaginator(start_value=0, page_size=self.page_size)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    @override
+    def windows(self, context: Context | None, now: dt.datetime | None = None) -> list[Window | None]:
+        if self.report.dates is NO_DATES:  # a full table: one request sequence, without dates
+            return [None]
+        return super().windows(context, now)
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         self._warn_unapplied_user_filter()
-        if self.report.dates is NO_DATES:  # a full table: no windows
-            return super(WindowedStream, self).get_records(context)
         return super().get_records(context)
 
-    def get_url_params(self, context: dict | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        report = self.report
-        params: dict[str, t.Any] = {"sort_direction": "asc"}
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: WindowPage | None) -> dict[str, t.Any]:
+        params = super().get_url_params(context, next_page_token)  # the window, if any
+        assert next_page_token is not None
+        report, page = self.report, next_page_token.page
         if report.paging == OFFSET:
             params["limit"] = self.page_size
-            params["offset"] = next_page_token or 0
+            params["offset"] = page or 0
         elif report.paging == PREV:
             params["limit"] = self.page_size
-            if next_page_token:
-                params["prev"] = next_page_token
-                # every row before this cursor is written: keep it in the state
-                self.save_page_cursor(context, next_page_token)
-        if report.dates is not NO_DATES:
-            params.update(self.window_params())
+            if page:
+                params["prev"] = page
         if report.parent == "activities" and context:
             params["activity_id"] = context["activity_id"]
         for name in report.params:
@@ -251,36 +260,37 @@ class ReportStream(WindowedStream):
             params[name] = query_value(value)
         return params
 
-    _warned_user_filter = False
+    warned_user_filter = False
 
     def _warn_unapplied_user_filter(self) -> None:
         users = self.config.get(USERS) or []
-        if USER_ID in self.report.params and len(users) > 1 and not self._warned_user_filter:
-            self._warned_user_filter = True
+        if USER_ID in self.report.params and len(users) > 1 and not self.warned_user_filter:
+            self.warned_user_filter = True
             self.logger.warning(
                 "%s: the API filters this report by a single user_id; the users setting holds %d ids, "
                 "so the users filter is not applied to it (it is read for every user)",
                 self.name, len(users),
             )
 
-    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+    @override
+    def record_from_row(self, row: dict, context: Context | None = None) -> dict:
         record = super().record_from_row(row, context)
-        if not (context or self._derives_fields):
+        if not (context or self.derives_fields):
             return record
         if context:  # a child report: its rows belong to the parent record
             for key, value in context.items():
-                if record.get(key) is None and key in self._declared:
+                if record.get(key) is None and key in self.declared_fields:
                     record[key] = value
-        if self._has_date:
+        if self.has_date:
             day = self.row_day(row)
             if day is None:
                 day = self._one_day_window("date", row)
             elif row.get("date") is not None and row["date"] != day:
                 record[EXTRA]["date"] = row["date"]  # not a plain date: keep what the API sent
             record["date"] = day
-        if self._has_period:
+        if self.has_period:
             record["period"] = record.get("start_time") or self.row_day(row) or self._one_day_window("period", row)
-        if self._has_row_key:
+        if self.has_row_key:
             record[ROW_KEY] = row_digest(row, context)
         return record
 
@@ -301,7 +311,7 @@ class ReportStream(WindowedStream):
         """A row that says nothing of its day is about the window's day, when
         the window is one day; over a longer window its day is unknown, and
         giving every such row the window's first day would merge the days."""
-        window = self._window
+        window = self.current_window
         if window is not None and window.start == window.end:
             return window.start.isoformat()
         span = f"{window.start}..{window.end}" if window else "a request without dates"
@@ -312,24 +322,24 @@ class ReportStream(WindowedStream):
         )
 
     @cached_property
-    def _derives_fields(self) -> bool:
+    def derives_fields(self) -> bool:
         """Whether rows get a date, a period or a row_key besides what the API sent."""
-        return self._has_date or self._has_period or self._has_row_key
+        return self.has_date or self.has_period or self.has_row_key
 
     @cached_property
-    def _has_period(self) -> bool:
+    def has_period(self) -> bool:
         return "period" in self.schema["properties"]
 
     @cached_property
-    def _has_date(self) -> bool:
-        return "date" in self._declared
+    def has_date(self) -> bool:
+        return "date" in self.declared_fields
 
     @cached_property
-    def _has_row_key(self) -> bool:
+    def has_row_key(self) -> bool:
         return ROW_KEY in self.schema["properties"]
 
 
-def _schema(report: Report) -> dict:
+def report_schema(report: Report) -> dict:
     props = [th.Property(f, FIELD_TYPES[f], required=f in report.keys, description=FIELD_DESCRIPTIONS.get(f))
              for f in report.fields]
     if report.dates is not NO_DATES:
@@ -347,10 +357,11 @@ def report_stream_class(report: Report) -> type[ReportStream]:
         "name": report.name,
         "default_path": report.path,
         "primary_keys": report.keys,
-        "schema": _schema(report),
+        "schema": report_schema(report),
         "datetime_fields": tuple(f for f in report.fields if f in DATETIME_FIELDS),
         "computed_fields": WindowedStream.computed_fields | {f for f in report.fields if f in COMPUTED},
         "one_day_per_request": report.dates == DAY,
+        "resumes_inside_window": report.paging == PREV,
         "selected_by_default": report.selected_by_default,
         "__doc__": report.description or f"The {report.name} report.",
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing as t
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.types import Context
+from typing_extensions import override
 
 from tap_controlio.client import (
     EXTRA,
@@ -12,6 +14,7 @@ from tap_controlio.client import (
     ControlioStream,
     OffsetPaginator,
     WindowedStream,
+    WindowPage,
     query_value,
     row_digest,
 )
@@ -48,14 +51,17 @@ class CollectionStream(ControlioStream):
     #: the key under which a record's id is handed to child streams
     child_context_key: str | None = None
 
+    @override
     def get_new_paginator(self) -> OffsetPaginator:
         return OffsetPaginator(start_value=0, page_size=self.page_size)
 
-    def get_url_params(self, context: dict | None, next_page_token: int | None) -> dict[str, t.Any]:
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: int | None) -> dict[str, t.Any]:
         return {"limit": self.page_size, "offset": next_page_token or 0, "sort_by": self.sort_by,
                 "sort_direction": "asc"}
 
-    def get_child_context(self, record: dict, context: dict | None) -> dict | None:
+    @override
+    def get_child_context(self, record: dict, context: Context | None) -> dict | None:
         if self.child_context_key is None:
             return None
         return {self.child_context_key: record["id"]}
@@ -253,21 +259,18 @@ class AuditLogStream(WindowedStream):
         th.Property("window_end", th.DateType, description="Last day of the request window"),
     )
 
-    def record_from_row(self, row: dict, context: dict | None = None) -> dict:
+    @override
+    def record_from_row(self, row: dict, context: Context | None = None) -> dict:
         record = super().record_from_row(row, context)
         record[ROW_KEY] = row_digest(row)
         return record
 
-    def get_new_paginator(self) -> OffsetPaginator:
-        return OffsetPaginator(start_value=0, page_size=self.page_size)
-
-    def get_url_params(self, context: dict | None, next_page_token: int | None) -> dict[str, t.Any]:
-        params: dict[str, t.Any] = {
-            "limit": self.page_size,
-            "offset": next_page_token or 0,
-            "sort_direction": "asc",
-            **self.window_params(),
-        }
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: WindowPage | None) -> dict[str, t.Any]:
+        params = super().get_url_params(context, next_page_token)  # the window
+        assert next_page_token is not None
+        params["limit"] = self.page_size
+        params["offset"] = next_page_token.page
         for setting, param in AUDIT_FILTERS.items():
             value = self.config.get(setting)
             if value is not None and value != [] and value != "":  # sent only when set

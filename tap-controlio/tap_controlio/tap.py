@@ -2,46 +2,60 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 import sys
 import typing as t
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
-from tap_controlio.client import MAX_PAGE_SIZE
+from tap_controlio._sdk import CheckedConfig
+from tap_controlio.client import MAX_PAGE_SIZE, ControlioStream, end_instant, instant
 from tap_controlio.reports import REPORT_STREAMS
-from tap_controlio.streams import AUDIT_LIST_FILTERS, COLLECTION_STREAMS, AuditLogStream
+from tap_controlio.streams import COLLECTION_STREAMS, AuditLogStream
 
 DEFAULT_API_URL = "https://backend.controlio.net"
 
-STREAM_TYPES = [*COLLECTION_STREAMS, AuditLogStream, *REPORT_STREAMS]
-STREAM_NAMES = frozenset(s.name for s in STREAM_TYPES)
+STREAM_TYPES: list[type[ControlioStream]] = [*COLLECTION_STREAMS, AuditLogStream, *REPORT_STREAMS]
+STREAM_NAMES = frozenset(s.name for s in STREAM_TYPES)  # type: ignore[misc]  # every stream class names itself
+
+#: the settings every tap of this project describes in the same words
+START_DATE_TEXT = ("Where the first sync starts, inclusive: an ISO date (its midnight) or date-time, UTC unless it "
+                   "carries an offset. Default: 30 days before today, at midnight UTC.")
+END_DATE_TEXT = ("Optional end of the synced period, exclusive, for backfills: a date-time ends it at that instant, "
+                 "an ISO date at the midnight after that day (so that day is synced). UTC unless it carries an "
+                 "offset. Streams read by whole days read every day that starts before it. Default: none (up to "
+                 "now).")
+WINDOW_DAYS_TEXT = "Days per request; the bookmark advances after each window."
+LOOKBACK_DAYS_TEXT = ("Days before the bookmark that every incremental sync reads again, because the vendor still "
+                      "changes recent data (rows read again are upserted by key).")
+ACTIVATE_TEXT = ("Emit ACTIVATE_VERSION messages for full-table streams, so that a loader that reads them (e.g. "
+                 "target-postgres with activate_version) marks or removes rows gone at the vendor.")
+#: an ISO date, or a date-time with an optional offset (checked as a real date by ``check_config``)
+ISO_DATE_OR_DATE_TIME = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?)?$"
 
 # The audit log filters' allowed values, as documented.
-AUDIT_OBJECT_TYPES = {
+AUDIT_OBJECT_TYPES = [
     "login", "page", "user", "department", "computer", "activity", "category", "options", "rule",
     "scheduled_report", "account", "video_export_task", "live_stream", "policy", "report", "tour",
     "personal_token", "client_agent",
-}
-AUDIT_API_TYPES = {"rest", "rpc"}
+]
+AUDIT_API_TYPES = ["rest", "rpc"]
 #: the documented productivity levels, 0 very distracting ... 4 very productive
 PRODUCTIVITY_LEVELS = [0, 1, 2, 3, 4]
 #: the audit log's ip filter: "The IPv4 of a login who called an action"
 IPV4_PATTERN = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
-AUDIT_ACTIONS = {
+AUDIT_ACTIONS = [
     "view", "create", "update", "delete", "move", "clear", "logon", "logon_failed", "logoff",
     "change_password", "recover_password", "reset_password", "invite", "enable_mfa", "disable_mfa",
     "uninstall", "start_tour", "change_password_failed", "reset_password_failed",
     "logon_failed_blocked", "unblock", "login_blocked", "export_csv", "export_pdf",
     "win_client_update", "mac_client_update", "update_smtp_settings", "update_security_settings",
     "download", "sso.saml.successfull_login", "sso.saml.login_attempt",
-}
+]
 
 
 class RecordBufferingWriter(MsgSpecWriter):
@@ -51,31 +65,35 @@ class RecordBufferingWriter(MsgSpecWriter):
     never reaches the target before its records, and a killed tap loses only
     records written after its last STATE, which a resumed sync reads again."""
 
+    @override
     def write_message(self, message: t.Any) -> None:
         sys.stdout.buffer.write(self.format_message(message))
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
 
 
-class TapControlio(Tap):
+def paths_name_streams(schema: dict) -> dict:
+    """The config schema, where a key of the ``paths`` setting must name a stream of this tap."""
+    schema["properties"]["paths"]["propertyNames"] = {"enum": sorted(STREAM_NAMES)}
+    return schema
+
+
+class TapControlio(CheckedConfig, Tap):
     """Controlio: the seven collections, the audit log and every report."""
 
     name = "tap-controlio"
     message_writer_class = RecordBufferingWriter
+    SECRET_SETTINGS = ("api_token",)
 
-    config_jsonschema = th.PropertiesList(
-        th.Property("api_token", th.StringType, required=True, secret=True,
+    config_jsonschema = paths_name_streams(th.PropertiesList(
+        th.Property("api_token", th.StringType(pattern=r"\S"), required=True, secret=True,
                     description="The account's API token (sent as a Bearer token)."),
-        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
-                    description="Root of the Controlio API."),
-        th.Property("start_date", th.DateTimeType,
-                    description="First day of the first sync (ISO date or date-time); default 30 days ago, UTC."),
-        th.Property("end_date", th.DateTimeType,
-                    description="Optional last day to sync, for backfills."),
-        th.Property("window_days", th.IntegerType, default=1,
-                    description="Days per report request; the bookmark advances per window."),
-        th.Property("lookback_days", th.IntegerType, default=1,
-                    description="Days before today re-read on every sync, since recent data keeps changing."),
+        th.Property("api_url", th.URIType(pattern="^https?://"), default=DEFAULT_API_URL,
+                    description="Root of the Controlio API (https://, or http://)."),
+        th.Property("start_date", th.DateTimeType(pattern=ISO_DATE_OR_DATE_TIME), description=START_DATE_TEXT),
+        th.Property("end_date", th.DateTimeType(pattern=ISO_DATE_OR_DATE_TIME), description=END_DATE_TEXT),
+        th.Property("window_days", th.IntegerType(minimum=1), default=1, description=WINDOW_DAYS_TEXT),
+        th.Property("lookback_days", th.IntegerType(minimum=0), default=1, description=LOOKBACK_DAYS_TEXT),
         th.Property("page_size", th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE), default=MAX_PAGE_SIZE,
                     description="Rows per request (limit), at most 10000."),
         th.Property("users", th.ArrayType(th.IntegerType),
@@ -112,16 +130,17 @@ class TapControlio(Tap):
         th.Property("string_to_match", th.StringType(min_length=1),
                     description="Report filter: keyword search, rows matching these keywords (the reports that "
                                 "document the keyword search; see the README)."),
-        th.Property("audit_object_types", th.ArrayType(th.StringType),
+        th.Property("audit_object_types", th.ArrayType(th.StringType(allowed_values=AUDIT_OBJECT_TYPES)),
                     description="audit_log filter: object types (e.g. login, policy)."),
-        th.Property("audit_api_types", th.ArrayType(th.StringType),
+        th.Property("audit_api_types", th.ArrayType(th.StringType(allowed_values=AUDIT_API_TYPES)),
                     description="audit_log filter: rest and/or rpc."),
-        th.Property("audit_actions", th.ArrayType(th.StringType),
+        th.Property("audit_actions", th.ArrayType(th.StringType(allowed_values=AUDIT_ACTIONS)),
                     description="audit_log filter: actions (e.g. update, download)."),
         th.Property("audit_logins", th.ArrayType(th.IntegerType(minimum=1)),
                     description="audit_log filter: ids of the logins that acted."),
         th.Property("audit_emails", th.ArrayType(th.StringType),
-                    description="audit_log filter: emails of the logins that acted (ignored when audit_logins is set)."),
+                    description="audit_log filter: emails of the logins that acted (ignored when audit_logins "
+                                "is set)."),
         th.Property("audit_object_id", th.IntegerType(minimum=1),
                     description="audit_log filter: the id of the affected object (with audit_object_types)."),
         th.Property("audit_ip", th.StringType(pattern=IPV4_PATTERN),
@@ -129,106 +148,47 @@ class TapControlio(Tap):
         th.Property("audit_apply_timezone", th.BooleanType,
                     description="audit_log: true reads the start_time/end_time days in the account's timezone "
                                 "(the API's default, false, reads them in UTC); entry times stay UTC."),
-        th.Property("paths", th.ObjectType(additional_properties=th.StringType),
-                    description="Stream name to URL path, overriding the default paths."),
-        th.Property("request_timeout", th.NumberType, default=300,
+        th.Property("paths", th.ObjectType(additional_properties=th.StringType(pattern="^/")),
+                    description="Stream name to URL path (starting with /), overriding the default paths."),
+        th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=300,
                     description="Seconds before a request times out (it is then retried)."),
-        th.Property("max_retries", th.IntegerType, default=5,
+        th.Property("max_retries", th.IntegerType(minimum=1), default=5,
                     description="Attempts per request on 429, 5xx, timeouts and dropped connections."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=2,
-                    description="First wait between retries, doubled each time; Retry-After wins when sent."),
+        th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=2,
+                    description="First wait between retries, doubled each time, at most 600 seconds; Retry-After "
+                                "wins when sent."),
         th.Property("verify_ssl", th.BooleanType, default=True,
                     description="Verify the server's TLS certificate."),
         th.Property("ca_bundle", th.StringType,
                     description="Path of a CA bundle to verify the server's certificate with."),
-    ).to_dict()
+        th.Property("emit_activate_version_messages", th.BooleanType, default=False, description=ACTIVATE_TEXT),
+    ).to_dict())
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """singer-sdk's schema check, then `check_config`, before any request.
-
-        A schema error can quote a value (``12345 is not of type 'string'``):
-        the token is masked in every message.
-        """
-        try:
-            errors = super()._validate_config(raise_errors=raise_errors)
-            schema = None
-        except ConfigValidationError as exc:
-            errors, schema = list(exc.errors), exc.schema
-        errors = [*errors, *check_config(self._config)]
-        token = str(self._config.get("api_token") or "")
-        if len(token) >= 3:
-            errors = [error.replace(token, "<api_token>") for error in errors]
-        if errors and (schema is not None or raise_errors):
-            raise ConfigValidationError("Config validation failed: " + "; ".join(errors), errors=errors,
-                                        schema=schema) from None
+    @override
+    def check_config(self, config: t.Mapping[str, t.Any]) -> list[str]:
+        """The rules the JSON schema cannot state: real dates, end_date after
+        start_date, and a CA bundle that exists on this machine."""
+        errors = []
+        instants = {}
+        for name in ("start_date", "end_date"):
+            value = config.get(name)
+            if value:
+                try:
+                    instants[name] = instant(value)
+                except ValueError:
+                    errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD) or date-time")
+        end = end_instant(config) if "end_date" in instants else None
+        if "start_date" in instants and end is not None and end <= instants["start_date"]:
+            errors.append(f"end_date {config['end_date']!r} is not after start_date {config['start_date']!r}: "
+                          "the period is empty")
+        bundle = config.get("ca_bundle")
+        if bundle and not os.path.exists(bundle):
+            errors.append(f"ca_bundle {bundle!r} does not exist")
         return errors
 
+    @override
     def discover_streams(self) -> list:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
-
-
-def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What the JSON schema cannot say about a config, as readable errors naming the setting."""
-    errors = []
-
-    def number(name: str, default: float) -> float | None:
-        try:
-            return float(config.get(name, default))
-        except (TypeError, ValueError):
-            errors.append(f"{name} must be a number")
-            return None
-
-    if "api_token" in config and not str(config["api_token"]).strip():
-        errors.append("api_token is empty: set the account's API token")
-    url = str(config.get("api_url") or DEFAULT_API_URL)
-    if not url.startswith(("http://", "https://")):
-        errors.append("api_url must start with https:// (or http://)")
-    dates = {}
-    for name in ("start_date", "end_date"):
-        value = config.get(name)
-        if value:
-            try:
-                dates[name] = dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD or a date-time)")
-    if len(dates) == 2 and dates["end_date"] < dates["start_date"]:
-        errors.append("end_date is before start_date")
-    if (v := number("window_days", 1)) is not None and (v < 1 or v != int(v)):
-        errors.append("window_days must be a whole number of days, 1 or more")
-    if (v := number("lookback_days", 1)) is not None and (v < 0 or v != int(v)):
-        errors.append("lookback_days must be a whole number of days, 0 or more")
-    if (v := number("max_retries", 5)) is not None and v < 1:
-        errors.append("max_retries must be 1 or more")
-    if (v := number("request_timeout", 300)) is not None and v <= 0:
-        errors.append("request_timeout must be more than 0 seconds")
-    if (v := number("retry_backoff_seconds", 2)) is not None and v < 0:
-        errors.append("retry_backoff_seconds must be 0 or more")
-    allowed = {"audit_object_types": AUDIT_OBJECT_TYPES, "audit_api_types": AUDIT_API_TYPES,
-               "audit_actions": AUDIT_ACTIONS}
-    for name, values in allowed.items():
-        unknown = sorted(set(config.get(name) or ()) - values)
-        if unknown:
-            errors.append(f"{name} has values the API does not know: {', '.join(map(str, unknown))}")
-    ip = config.get("audit_ip")
-    if isinstance(ip, str) and not re.match(IPV4_PATTERN, ip):
-        errors.append(f"audit_ip {ip!r} is not an IPv4 address (four numbers 0 to 255, e.g. 192.0.2.10)")
-    for name in AUDIT_LIST_FILTERS:
-        if config.get(name) is not None and not isinstance(config[name], list):
-            errors.append(f"{name} must be a list")
-    paths = config.get("paths") or {}
-    if not isinstance(paths, dict):
-        errors.append("paths must be an object of stream name to URL path")
-    else:
-        unknown = sorted(set(paths) - STREAM_NAMES)
-        if unknown:
-            errors.append(f"paths names unknown streams: {', '.join(unknown)}")
-        bad = sorted(k for k, v in paths.items() if not isinstance(v, str) or not v.startswith("/"))
-        if bad:
-            errors.append(f"paths must be URL paths starting with '/': {', '.join(bad)}")
-    bundle = config.get("ca_bundle")
-    if bundle and not os.path.exists(bundle):
-        errors.append(f"ca_bundle {bundle!r} does not exist")
-    return errors
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ BAD = [
     ({"hours": [-1]}, "config['hours']"),
     ({"string_to_match": ""}, "config['string_to_match']"),
     ({"audit_object_id": 0}, "config['audit_object_id']"),
-    ({"audit_ip": "203.0.113.256"}, "audit_ip '203.0.113.256' is not an IPv4 address"),
+    ({"audit_ip": "203.0.113.256"}, "'203.0.113.256' does not match"),
     ({"audit_apply_timezone": "yes"}, "config['audit_apply_timezone']"),
 ]
 

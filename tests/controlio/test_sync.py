@@ -38,6 +38,8 @@ def config_for(server, **extra):
         "api_url": server.url + "/",  # a trailing slash is tolerated
         "api_token": TOKEN,
         "start_date": server.app.first_day.isoformat(),
+        # the sandbox's last day, whatever the clock says when the tap runs (never one day more past midnight)
+        "end_date": server.app.today.isoformat(),
         "retry_backoff_seconds": 0.01,
         **extra,
     }
@@ -179,7 +181,8 @@ def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
 
 def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
     server = sandbox_factory("controlio", scale=6000, days=6)
-    config = config_for(server, page_size=250)
+    # no lookback: the resumed sync starts at the bookmark's window (a lookback re-reads whole days before it)
+    config = config_for(server, page_size=250, lookback_days=0)
     killed = sync_until(config, records_before_kill=3600, streams=["detailed_activities"])
     assert killed.returncode != 0
     seen = set(raw_keys(killed))
@@ -203,7 +206,7 @@ def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
 
 def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
     server = sandbox_factory("controlio", scale=100, days=10, users=40)
-    config = config_for(server, page_size=10)
+    config = config_for(server, page_size=10, lookback_days=0)  # the resumed sync starts at the bookmark
     killed = sync_until(config, records_before_kill=130, streams=["logons"])
     seen = {(r["row_key"], r["start_time"]) for r in killed.records("logons")}
     bookmark = killed.bookmark("logons")["replication_key_value"]
@@ -244,7 +247,8 @@ def test_child_streams_keep_state_per_parent(controlio):
     assert second.returncode == 0, second.stderr[-2000:]
     starts = {(int(r["path"].rsplit("/", 1)[1]), r["params"]["start_time"]) for r in controlio.logged("timelineRaw/")}
     assert {s for u, s in starts if u == 3} == {day(controlio, -3), day(controlio, -1)}
-    assert {s for u, s in starts if u != 3} == {day(controlio, -1)}
+    # the others from their bookmark (-1) less lookback_days (1), in two-day windows
+    assert {s for u, s in starts if u != 3} == {day(controlio, -2), day(controlio, 0)}
 
 
 def test_one_day_timeline_reports_send_only_start_time(controlio):
@@ -555,7 +559,7 @@ def test_fields_the_tap_computes_never_overwrite_the_rows_own():
     row = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", **own}
     logons, summary = tap.streams["logons"], tap.streams["timeline_summary"]
     for stream in (logons, summary):
-        stream._begin_window(None, Window(first, first))
+        stream.current_window = Window(first, first)
     record = logons.post_process(dict(row))
     assert record["window_start"] == "2026-01-05" and len(record["row_key"]) == 32
     assert record["row_key"] == logons.post_process(dict(row))["row_key"]  # deterministic
@@ -570,7 +574,7 @@ def test_a_digest_key_survives_an_event_growing_and_totals_growing(sandbox_facto
 
     tap = TapControlio(config={"api_token": TOKEN})
     logons = tap.streams["activity_sessions"]
-    logons._begin_window(None, Window(dt.date(2026, 1, 5), dt.date(2026, 1, 5)))
+    logons.current_window = Window(dt.date(2026, 1, 5), dt.date(2026, 1, 5))
     open_event = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", "end_time": "2026-01-05T09:01:00Z",
                   "duration": 60, "idle": 3, "computer_name": "PC-1"}
     longer = {**open_event, "end_time": "2026-01-05T09:30:00Z", "duration": 1800, "idle": 40}
@@ -587,9 +591,11 @@ def test_a_digest_key_survives_an_event_growing_and_totals_growing(sandbox_facto
     second = sync(config_for(server, lookback_days=1), streams=["categories_report"], state=first.state)
     assert second.returncode == 0, second.stderr[-2000:]
     today = server.app.today.isoformat()
-    before = {k: r for k, r in zip(keys_of(first, "categories_report"), first.records("categories_report"))
-              if r["window_start"] == today}
-    after = {k: r for k, r in zip(keys_of(second, "categories_report"), second.records("categories_report"))
-             if r["window_start"] == today}
+    def today_by_key(run):
+        records = run.records("categories_report")
+        return {k: r for k, r in zip(keys_of(run, "categories_report"), records, strict=True)
+                if r["window_start"] == today}
+
+    before, after = today_by_key(first), today_by_key(second)
     assert before and set(after) == set(before)
     assert all(after[k]["extra"]["total_time"] > before[k]["extra"]["total_time"] for k in before)
