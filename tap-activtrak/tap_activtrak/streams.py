@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import typing as t
+from functools import cached_property
 
 from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
@@ -164,7 +165,12 @@ class ActivityLogStream(ActivTrakStream):
             else:
                 state["backfill_cursor"] = {"end_date": key, "cursor": payload["cursor"]}
             self.state_manager.is_flushed = False
-            write_state(self)
+            if not self.batching:  # in BATCH mode, singer-sdk writes the state after each batch is out
+                write_state(self)
+
+    @cached_property
+    def batching(self) -> bool:
+        return self.get_batch_config(self.config) is not None
 
 
 # --------------------------------------------------------------------- working hours

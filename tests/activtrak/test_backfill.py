@@ -1,5 +1,5 @@
 """tap-activtrak backfills as the README says to run them: a past period under
-its own state (none yet: start_date to end_date, inclusive), the regular state
+its own state (none yet: from start_date through the end_date day), the regular state
 untouched, and the next regular run continuing where it was; and a bounded
 sync on the regular state, which keeps its cursor apart."""
 
@@ -54,3 +54,26 @@ def test_a_backfill_reads_its_period_and_the_regular_run_continues(sandbox_facto
     assert following.returncode == 0, following.stderr[-2000:]
     assert [r["logId"] for r in following.records("activity_log")] == list(
         range(change["first_log_id"], change["first_log_id"] + 7))
+
+
+def test_an_end_date_time_ends_the_period_at_that_instant(sandbox_factory):
+    server = sandbox_factory("activtrak", scale=1200, days=5, users=3, computers=2, today="2026-11-05")
+    app = server.app
+    # noon UTC on the third day: the log stops there, that day's working hours are read whole
+    third = app.first_day + dt.timedelta(days=2)
+    end = dt.datetime.combine(third, dt.time(12), dt.timezone.utc)
+    config = config_for(server, end_date=end.isoformat())
+    run = run_tap(TAP, config, streams=["activity_log", "working_hours_users"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    expected = {seq + 1 for seq in range(app.total) if app.instant(seq) < end}
+    assert {r["logId"] for r in run.records("activity_log")} == expected
+    assert len(run.records("activity_log")) == len(expected) and 0 < len(expected) < app.total
+    assert server.logged("activitylog")[0]["params"]["endDate"] == third.isoformat()
+    days = sorted({r["date"][:10] for r in run.records("working_hours_users")})
+    assert days == [(app.first_day + dt.timedelta(days=i)).isoformat() for i in range(3)]
+    assert run.bookmark("activity_log")["backfill_cursor"]["end_date"] == end.isoformat()
+    # the midnight that starts the third day: the day before is the last one synced
+    midnight = run_tap(TAP, config_for(server, end_date=third.isoformat() + "T00:00:00Z"),
+                       streams=["working_hours_users"])
+    assert {r["date"][:10] for r in midnight.records("working_hours_users")} == {
+        app.first_day.isoformat(), (app.first_day + dt.timedelta(days=1)).isoformat()}

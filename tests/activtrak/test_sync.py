@@ -104,8 +104,9 @@ def test_working_hours_rereads_the_lookback_days(activtrak):
     days = sorted({r["params"]["from"] for r in activtrak.logged("workinghours")})
     assert days == [(today - dt.timedelta(days=1)).isoformat(), today.isoformat()]
     assert second.counts() == {"working_hours_users": 2 * 7}
-    before = {r["users_key"]: r for r in first.records("working_hours_users") if r["date"].startswith(today.isoformat())}
-    after = {r["users_key"]: r for r in second.records("working_hours_users") if r["date"].startswith(today.isoformat())}
+    day = today.isoformat()
+    before = {r["users_key"]: r for r in first.records("working_hours_users") if r["date"].startswith(day)}
+    after = {r["users_key"]: r for r in second.records("working_hours_users") if r["date"].startswith(day)}
     assert all(after[k]["activeTime"]["productive"] == before[k]["activeTime"]["productive"] + 900 for k in before)
 
 
@@ -259,11 +260,14 @@ def test_days_without_rows_do_not_stop_the_windows(activtrak):
 
 def test_without_start_date_the_first_sync_starts_30_days_ago(activtrak):
     config = {k: v for k, v in config_for(activtrak).items() if k != "start_date"}
+    today = dt.datetime.now(dt.timezone.utc).date()
     run = run_tap(TAP, config, streams=["activity_log", "working_hours_users"])
     assert run.returncode == 0, run.stderr[-2000:]
-    thirty_days_ago = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=30)).isoformat()
-    assert activtrak.logged("activitylog")[0]["params"]["startDate"] == thirty_days_ago
-    assert activtrak.logged("workinghours")[0]["params"]["from"] == thirty_days_ago
+    # the tap's today is the one before the run, or the next day if the run crossed midnight
+    thirty_days_ago = {(day - dt.timedelta(days=30)).isoformat()
+                       for day in (today, dt.datetime.now(dt.timezone.utc).date())}
+    assert activtrak.logged("activitylog")[0]["params"]["startDate"] in thirty_days_ago
+    assert activtrak.logged("workinghours")[0]["params"]["from"] in thirty_days_ago
     # the sandbox's six days are all within the last 30
     assert run.counts() == {"activity_log": 2500, "working_hours_users": 6 * 7}
 

@@ -259,11 +259,8 @@ class App(VendorApp):
                     rows.append(record)
                     last_seen = seq
             seq += 1
-        if rows:
-            next_cursor = _encode_cursor(last_seen)
-        else:
-            # nothing new: the same cursor back (or, with none, one at the end)
-            next_cursor = cursor or _encode_cursor(max(total - 1, after))
+        # nothing new: the same cursor back (or, with none, one at the end)
+        next_cursor = _encode_cursor(last_seen) if rows else cursor or _encode_cursor(max(total - 1, after))
         return Response.json({"activity": rows, "cursor": next_cursor})
 
     def _working_hours(self, request: Request, view: str, page_size: int) -> Response:
