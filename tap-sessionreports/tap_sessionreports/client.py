@@ -34,7 +34,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL, SelectionMask
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL, SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
@@ -71,6 +71,19 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc)
 
 
+def end_instant(value: t.Any) -> dt.datetime | None:
+    """end_date as the instant that ends the synced period (exclusive): a
+    date-time is that instant, an ISO date (no time) the midnight after that
+    day, so that the day is synced."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if len(text) == 10 and "T" not in text:  # YYYY-MM-DD
+        day = dt.date.fromisoformat(text)
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    return parse_datetime(value)
+
+
 def iso_utc(value: dt.datetime) -> str:
     """The one format the tap emits: microseconds and +00:00, so strings sort."""
     return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -94,7 +107,9 @@ def endpoint_of(response: requests.Response | None, fallback: str) -> str:
     """``GET /api/v2/report``: method and path, never the query or the host."""
     if response is None or response.request is None:
         return fallback
-    return f"{response.request.method} {urlparse(response.request.url).path}"
+    method = response.request.method
+    verb = method.decode() if isinstance(method, bytes) else str(method)
+    return f"{verb} {urlparse(str(response.request.url)).path}"
 
 
 def looks_like_html(response: requests.Response, head: bytes) -> bool:
@@ -228,13 +243,16 @@ class ModifiedSincePaginator(BaseAPIPaginator[tuple]):
         envelope_records(response, self._model)
         return getattr(response, _TAIL_ATTR)
 
+    @override
     def has_more(self, response: requests.Response) -> bool:
         # a group ends at its empty page; the list goes on after it
         return self._tail(response).count > 0 or self.current_value[2]
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         return True  # a page of records already read is no end: has_more decides
 
+    @override
     def get_next(self, response: requests.Response) -> tuple:
         tail = self._tail(response)
         since, offset, group = self.current_value
@@ -293,7 +311,7 @@ def _earlier(value: t.Any, than: t.Any) -> bool:
 
 
 # ----------------------------------------------------------------- base stream
-class SessionReportsStream(FastRecordMessages, RESTStream):
+class SessionReportsStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk.py's signature
     """Shared behaviour of every Fudo PAM stream."""
 
     # post_process hands out records of the schema's types already
@@ -302,33 +320,49 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
     #: The default path, relative to api_url (``paths`` in config overrides it).
     default_path: str = ""
 
+    @override
     @property
     def emit_activate_version_messages(self) -> bool:
         # a child (report_rows) holds only the reports read this sync, never a whole table
         return self.parent_stream_type is None and super().emit_activate_version_messages
 
+    @override
+    def get_batch_config(self, config: t.Mapping) -> t.Any:  # BatchConfig | None (a private singer-sdk module)
+        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH
+        rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
+        ACTIVATE_VERSION would mark them deleted."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        return super().get_batch_config(config)
+
+    @override
     @property
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
 
-    @property  # type: ignore[override]
-    def path(self) -> str:
+    @override
+    @property
+    def path(self) -> str:  # type: ignore[override]
         return (self.config.get("paths") or {}).get(self.name) or self.default_path
 
+    @override
     @cached_property
     def authenticator(self) -> APIKeyAuthenticator:
         return APIKeyAuthenticator(key="Authorization", value=self.config["api_token"], location="header")
 
+    @override
     @property
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or bool(self.config.get("verify_ssl", True))
+        session.verify = self.config.get("ca_bundle") or bool(self.config["verify_ssl"])
         return session
 
+    @override
     @property
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+        return float(self.config["request_timeout"])
 
+    @override
     @property
     def mask(self) -> SelectionMask:
         """The SDK's selection mask, remembering the answers it derives.
@@ -388,10 +422,12 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
         return f"{endpoint} answered {response.status_code} {response.reason}: {error_text(response)}"
 
     # ------------------------------------------------------------ records
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return row
 
-    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
+    @override
+    def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         # The SDK would copy the context for every record even with no child stream.
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
@@ -411,13 +447,16 @@ class SessionReportsListStream(SessionReportsStream):
     #: Whether start_date bounds the first sync (events) or not (configuration).
     uses_start_date = True
 
+    @override
     def get_new_paginator(self) -> ModifiedSincePaginator:
-        self._paginator = ModifiedSincePaginator(self._start_filter_value, self.model)
+        """Pages from the bookmark (or start_date): its tokens are what
+        ``get_url_params`` turns into a request, with the config."""
+        start = self.starting_time(None)  # a list is never partitioned
+        self._paginator = ModifiedSincePaginator(filter_time(start) if start else None, self.model)
         return self._paginator
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
-        start = self.starting_time(context)
-        self._start_filter_value = filter_time(start) if start else None
         self._bookmark = None
         if (context is None and self.replication_method == REPLICATION_INCREMENTAL
                 and self.is_sorted and self.state_partitioning_keys is None):
@@ -471,11 +510,13 @@ class SessionReportsListStream(SessionReportsStream):
         configured = self.config.get("start_date")
         return parse_datetime(configured) if configured else default_start_date()
 
+    @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         request = super().get_http_request(page=page)
         request.safe_query_chars = "(),!"
         return request
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict:
         since, offset, group = next_page_token
         terms = []
@@ -490,7 +531,7 @@ class SessionReportsListStream(SessionReportsStream):
         terms.extend(self.extra_filter_terms())
         params: dict[str, t.Any] = {
             "order": "id" if group else "modified_at",
-            "limit": int(self.config.get("page_size", 1000)),
+            "limit": int(self.config["page_size"]),
             "offset": offset,
         }
         if terms:
@@ -500,6 +541,7 @@ class SessionReportsListStream(SessionReportsStream):
     def extra_filter_terms(self) -> list[str]:
         return []
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
         records = envelope_records(response, self.model)
         paginator = self._paginator
@@ -519,13 +561,13 @@ class SessionReportsListStream(SessionReportsStream):
 
     @cached_property
     def _end_time(self) -> dt.datetime | None:
-        end = self.config.get("end_date")
-        return parse_datetime(end) if end else None
+        return end_instant(self.config.get("end_date"))
 
     @cached_property
     def _end_text(self) -> str | None:
         return iso_utc(self._end_time) if self._end_time else None
 
+    @override
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         declared = self._declared
         extra = None if row.keys() <= declared else {key: row.pop(key) for key in row.keys() - declared}
@@ -575,7 +617,10 @@ def utc_text(value: t.Any) -> str:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             return parsed.astimezone(_UTC).isoformat(timespec="microseconds")
-    return iso_utc(parse_datetime(value))
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise ValueError("no time")
+    return iso_utc(parsed)
 
 
 _UTC = dt.timezone.utc
@@ -583,6 +628,7 @@ _fromisoformat = dt.datetime.fromisoformat
 
 
 class _RememberingMask(SelectionMask):
+    @override
     def __missing__(self, breadcrumb: tuple[str, ...]) -> bool:
         selected = super().__missing__(breadcrumb)
         self[breadcrumb] = selected

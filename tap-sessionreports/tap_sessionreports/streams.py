@@ -90,10 +90,12 @@ class ReportsStream(SessionReportsListStream):
     def _rows_wanted(self) -> bool:
         return any(child.selected or child.has_selected_descendents for child in self.child_streams)
 
+    @override
     def extra_filter_terms(self) -> list[str]:
         query_filter = (self.config.get("query_filter") or "").strip().strip(",")
         return [query_filter] if query_filter else []
 
+    @override
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[dict]:
         """Only ready reports have content to read (and only if report_rows is wanted)."""
         if self._rows_wanted and is_ready(record):
@@ -110,6 +112,7 @@ class ReportsStream(SessionReportsListStream):
             pending = state[NOT_READY_KEY] = {}
         return pending
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The list by modified_at, then the reports seen not ready by earlier
         syncs that the list did not hand out again, re-checked by id.
@@ -166,7 +169,7 @@ class ReportsStream(SessionReportsListStream):
         syntax, paged by limit/offset in id order until every id came or a
         page is empty (a report deleted since is simply not in the answer)."""
         terms = [f"id.in({','.join(ids)})", *self.extra_filter_terms()]
-        limit = max(1, min(int(self.config.get("page_size", 1000)), len(ids)))
+        limit = min(int(self.config["page_size"]), len(ids))
         wanted = set(ids)
         send = self.request_decorator(self.send_request)
         url = self.get_url(None)
@@ -338,12 +341,14 @@ class ReportRowsStream(SessionReportsStream):
         ),
     ).to_dict()
 
+    @override
     @property
     def requests_session(self) -> requests.Session:
         session = super().requests_session
         session.stream = True  # bodies are read as they arrive, never whole
         return session
 
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         assert context is not None
         state = self.get_context_state(context)
@@ -394,10 +399,10 @@ class ReportRowsStream(SessionReportsStream):
         """The oldest modified_at the reports stream can still hand out."""
         reports = tap_of(self).streams.get(ReportsStream.name)
         candidates = []
-        if reports is not None:
+        if isinstance(reports, ReportsStream):
             bookmark = reports.stream_state.get("replication_key_value")
-            if bookmark:
-                candidates.append(parse_datetime(bookmark))
+            if bookmark and (mark := parse_datetime(bookmark)) is not None:
+                candidates.append(mark)
             start = reports.starting_time(None)
             if start is not None:
                 candidates.append(start)
@@ -463,7 +468,7 @@ class ReportRowsStream(SessionReportsStream):
             if len(row) > width:
                 keys = keys + [f"column_{i + 1}" for i in range(width, len(row))]
                 width = len(keys)
-            yield dict(zip(keys, row))
+            yield dict(zip(keys, row, strict=False))  # a short row: its last cells are missing
 
 
 def column_names(header: list[str]) -> list[str]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 import typing as t
-from urllib.parse import urlparse
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -16,7 +14,23 @@ from typing_extensions import override
 
 from tap_sessionreports import streams
 from tap_sessionreports._sdk import CheckedConfig
-from tap_sessionreports.client import parse_datetime
+from tap_sessionreports.client import MAX_RETRY_WAIT, end_instant, parse_datetime
+
+START_TEXT = (
+    "Where the first sync starts, inclusive: an ISO date (its midnight) or date-time, UTC unless it carries an "
+    "offset. Default: 30 days before today, at midnight UTC."
+)
+END_TEXT = (
+    "Optional end of the synced period, exclusive, for backfills: a date-time ends it at that instant, an ISO date "
+    "at the midnight after that day (so that day is synced). UTC unless it carries an offset. Streams read by whole "
+    "days read every day that starts before it. Default: none (up to now)."
+)
+ACTIVATE_TEXT = (
+    "Emit ACTIVATE_VERSION messages for full-table streams, so that a loader that reads them (e.g. target-postgres "
+    "with activate_version) marks or removes rows gone at the vendor."
+)
+#: What a path in ``paths`` must look like, per stream (default: starting with /).
+PATH_PATTERNS = {"report_rows": r"^/.*\{report_id\}"}
 
 STREAM_TYPES = (
     streams.ReportsStream,
@@ -61,29 +75,34 @@ class TapSessionReports(CheckedConfig, Tap):
     message_writer_class = RecordBufferingWriter
 
     config_jsonschema = th.PropertiesList(
-        th.Property("api_url", th.StringType, required=True,
-                    description="Root of the Fudo PAM appliance, e.g. https://pam.example.com"),
-        th.Property("api_token", th.StringType, required=True, secret=True,
+        th.Property("api_url", th.URIType(pattern=r"^https?://[^/\s]+"), required=True,
+                    description="Root of the Fudo PAM appliance, an http(s) URL such as https://pam.example.com."),
+        th.Property("api_token", th.StringType(min_length=1, pattern=r"\S"), required=True, secret=True,
                     description="API token, sent as the raw Authorization header."),
-        th.Property("start_date", th.DateTimeType,
-                    description="Oldest report modification to read on the first sync (default: 30 days ago, UTC)."),
-        th.Property("end_date", th.DateTimeType,
-                    description="Optional: only records modified before this time (exclusive), for backfills."),
+        th.Property("start_date", th.DateTimeType, description=START_TEXT),
+        th.Property("end_date", th.DateTimeType, description=END_TEXT),
         th.Property("query_filter", th.StringType,
                     description="Extra filter terms for the reports list, in Fudo's filter syntax, "
                                 "e.g. user_id.in(1224979098644774913); added to the modified_at filter."),
-        th.Property("page_size", th.IntegerType, default=1000, description="limit per list request."),
+        th.Property("page_size", th.IntegerType(minimum=1), default=1000,
+                    description="Records per list request (limit)."),
         th.Property("verify_ssl", th.BooleanType, default=True, description="Verify the appliance's TLS certificate."),
-        th.Property("ca_bundle", th.StringType,
+        th.Property("ca_bundle", th.StringType(min_length=1),
                     description="Path of a CA bundle (PEM) to verify the appliance's certificate with."),
-        th.Property("request_timeout", th.NumberType, default=300, description="Seconds before a request times out."),
-        th.Property("max_retries", th.IntegerType, default=5,
+        th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=300,
+                    description="Seconds before a request times out (and is retried)."),
+        th.Property("max_retries", th.IntegerType(minimum=1), default=5,
                     description="Attempts per request on 429, 5xx, timeouts and dropped connections."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=2,
-                    description="First wait between attempts, doubled each time (Retry-After wins when sent)."),
-        th.Property("paths", th.ObjectType(additional_properties=th.StringType),
-                    description="Stream name -> URL path, overriding the default paths "
-                                "(report_rows takes a {report_id} placeholder)."),
+        th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=2,
+                    description="First wait between attempts, doubled each time; a Retry-After the appliance "
+                                f"sends wins. No single wait is longer than {MAX_RETRY_WAIT:g} seconds."),
+        th.Property("paths", th.ObjectType(
+            *(th.Property(stream_type.name, th.StringType(pattern=PATH_PATTERNS.get(stream_type.name, "^/")))
+              for stream_type in STREAM_TYPES),
+            additional_properties=False,
+        ), description="Stream name -> URL path, overriding the default paths "
+                       "(report_rows takes a {report_id} placeholder)."),
+        th.Property("emit_activate_version_messages", th.BooleanType, default=False, description=ACTIVATE_TEXT),
     ).to_dict()
 
     #: never quoted in an error (a schema error can quote the value)
@@ -91,57 +110,28 @@ class TapSessionReports(CheckedConfig, Tap):
 
     @override
     def check_config(self, config: t.Mapping[str, t.Any]) -> list[str]:
-        """What is wrong with the config, each message naming its setting."""
-        return config_errors(config)
+        """The rules the JSON schema cannot state, each error naming its setting:
+        readable dates (singer-sdk does not check formats), end_date after
+        start_date, a CA bundle that exists."""
+        errors = []
+        times = {}
+        for key, read in (("start_date", parse_datetime), ("end_date", end_instant)):
+            if config.get(key):
+                try:
+                    times[key] = read(config[key])
+                except (TypeError, ValueError):
+                    errors.append(f"{key} must be an ISO 8601 date or date-time, got {config[key]!r}")
+        start, end = times.get("start_date"), times.get("end_date")
+        if start is not None and end is not None and end <= start:
+            errors.append("end_date must be after start_date")
+        ca_bundle = config.get("ca_bundle")
+        if ca_bundle and not os.path.isfile(ca_bundle):
+            errors.append(f"ca_bundle {ca_bundle!r} is not a readable file")
+        return errors
 
     @override
     def discover_streams(self) -> list[streams.SessionReportsStream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
-
-
-def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """What is wrong with the config, each message naming its setting."""
-    errors = []
-    api_url = str(config.get("api_url") or "")
-    parsed = urlparse(api_url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        errors.append(f"api_url must be an http(s) URL such as https://pam.example.com, got {api_url!r}")
-    if not str(config.get("api_token") or "").strip():
-        errors.append("api_token must not be empty")
-    times = {}
-    for key in ("start_date", "end_date"):
-        if config.get(key):
-            try:
-                times[key] = parse_datetime(config[key])
-            except (TypeError, ValueError):
-                errors.append(f"{key} must be an ISO 8601 date or date-time, got {config[key]!r}")
-    if "start_date" in times and "end_date" in times and times["end_date"] <= times["start_date"]:
-        errors.append("end_date must be after start_date")
-    for key, low in (("page_size", 1), ("max_retries", 1)):
-        if key in config and (not _is_number(config[key]) or config[key] != int(config[key])
-                              or config[key] < low):
-            errors.append(f"{key} must be an integer of at least {low}, got {config[key]!r}")
-    for key in ("request_timeout", "retry_backoff_seconds"):
-        if key in config and (not _is_number(config[key]) or config[key] < 0
-                              or (key == "request_timeout" and config[key] == 0)):
-            errors.append(f"{key} must be a positive number of seconds, got {config[key]!r}")
-    ca_bundle = config.get("ca_bundle")
-    if ca_bundle and not os.path.isfile(ca_bundle):
-        errors.append(f"ca_bundle {ca_bundle!r} is not a readable file")
-    known = {stream_type.name for stream_type in STREAM_TYPES}
-    for name, path in (config.get("paths") or {}).items():
-        if name not in known:
-            errors.append(f"paths: unknown stream {name!r} (streams: {', '.join(sorted(known))})")
-        elif not isinstance(path, str) or not path.startswith("/"):
-            errors.append(f"paths.{name} must be a path starting with '/', got {path!r}")
-        elif name == "report_rows" and "{report_id}" not in path:
-            errors.append("paths.report_rows must contain the {report_id} placeholder")
-    return errors
-
-
-def _is_number(value: object) -> bool:
-    # the SDK reads JSON numbers as Decimal
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
 
 
 if __name__ == "__main__":

@@ -115,17 +115,19 @@ def test_vendor_error_message_reaches_the_user(sessionreports):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"api_url": "pam.example.com"}, "api_url must be an http(s) URL"),
-        ({"api_token": ""}, "api_token must not be empty"),
-        ({"start_date": "last tuesday"}, "start_date"),
-        ({"start_date": "2026-01-10", "end_date": "2026-01-01"}, "end_date must be after start_date"),
-        ({"page_size": 0}, "page_size must be an integer of at least 1"),
-        ({"request_timeout": 0}, "request_timeout must be a positive number"),
-        ({"paths": {"sessions": "/x"}}, "paths: unknown stream 'sessions'"),
-        ({"paths": {"report_rows": "/api/v2/report/csv"}}, "paths.report_rows must contain the {report_id}"),
+        ({"api_url": "pam.example.com"}, "'pam.example.com' does not match '^https?://"),
+        ({"api_token": ""}, "'' should be non-empty in config['api_token']"),
+        ({"start_date": "last tuesday"}, "start_date must be an ISO 8601 date or date-time, got 'last tuesday'"),
+        ({"start_date": "2026-01-10", "end_date": "2026-01-09"}, "end_date must be after start_date"),
+        ({"page_size": 0}, "0 is less than the minimum of 1 in config['page_size']"),
+        ({"max_retries": 0}, "0 is less than the minimum of 1 in config['max_retries']"),
+        ({"request_timeout": 0}, "0 is less than or equal to the minimum of 0 in config['request_timeout']"),
+        ({"retry_backoff_seconds": -1}, "-1 is less than the minimum of 0 in config['retry_backoff_seconds']"),
+        ({"paths": {"sessions": "/x"}}, "('sessions' was unexpected) in config['paths']"),
+        ({"paths": {"report_rows": "/api/v2/report/csv"}}, "in config['paths']['report_rows']"),
         ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle '/nonexistent/ca.pem' is not a readable file"),
     ],
-    ids=["url", "token", "start", "end", "page", "timeout", "paths", "placeholder", "ca"],
+    ids=["url", "token", "start", "end", "page", "retries", "timeout", "backoff", "paths", "placeholder", "ca"],
 )
 def test_bad_config_fails_before_any_request(sessionreports, change, message):
     secret = "config-s3cret-token"
