@@ -1,15 +1,19 @@
-"""The BeyondTrust base stream: OAuth, transport, retries, streamed XML and errors.
+"""The BeyondTrust base stream: transport, retries, streamed XML and errors.
 
 Every report is ``GET /api/reporting?generate_report=<Name>&...``. Answers are
 read from the socket as they arrive (``stream=True``) and parsed with lxml's
 ``iterparse``; each row element is turned into a record and cleared, so memory
 stays flat whatever the size of the report.
 
-A body is read after the SDK's request retry has returned, so a connection
-dropped mid-body is retried here (``_read_with_retry``): the report is asked
-again and the rows already emitted are skipped once a digest of their keys
-proves the new answer starts with the same rows. Nothing is ever half-read
-silently: past the retry budget the sync fails.
+Every answer is read through ``BeyondTrustStream.read_answer``, the one
+request path: each attempt (the request, the token request when one is due,
+and the body up to the first row not yet emitted) runs under singer-sdk's
+backoff decorator, so 429, 5xx, timeouts and dropped connections are retried
+with one wait rule (``backoff_wait_generator``). A body that breaks off after
+rows were emitted is asked again and the rows already emitted are read past,
+once a digest of their keys proves the new answer starts with the same rows.
+Nothing is ever half-read silently: past ``max_retries`` the sync fails.
+The OAuth token is in ``auth.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.client
-import threading
+import itertools
 import time
 import typing as t
+from functools import cached_property
+from http import HTTPStatus
 from urllib.parse import urlparse
 
 import requests
@@ -29,15 +35,21 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from typing_extensions import override
 
 from tap_beyondtrust._sdk import FastRecordMessages, tap_of
+
+if t.TYPE_CHECKING:
+    from tap_beyondtrust.auth import BeyondTrustOAuth
+
+T = t.TypeVar("T")
 
 NS = "https://www.beyondtrust.com/namespaces/API/reporting"
 ERROR_TAG = f"{{{NS}}}error"
 DEFAULT_REPORT_PATH = "/api/reporting"
-DEFAULT_TOKEN_PATH = "/oauth2/token"
-TOKEN_MARGIN_SECONDS = 60
-MAX_RETRY_AFTER = 600.0
+#: one cap on a single wait between attempts (Retry-After included)
+MAX_WAIT_SECONDS = 600.0
 UTC = dt.timezone.utc
 
 #: errors that mean the body was cut off in transit: the report is asked again
@@ -58,91 +70,8 @@ class BeyondTrustAPIError(FatalAPIError):
     """The appliance answered something the tap cannot use."""
 
 
-class TokenRejected(Exception):
-    """A 401 on a report: the token is renewed once and the call repeated."""
-
-
 def tag(name: str) -> str:
     return f"{{{NS}}}{name}"
-
-
-# ------------------------------------------------------------------ auth
-class OAuthClientCredentials(requests.auth.AuthBase):
-    """One access token for the whole sync, shared by every stream.
-
-    An API account holds at most 30 valid tokens (a 31st silently invalidates
-    the oldest), so the tap fetches one, reuses it until shortly before it
-    expires, and renews it only then or after a 401.
-    """
-
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *,
-                 verify: bool | str, timeout: float, max_tries: int, backoff: float, logger: t.Any) -> None:
-        self.token_url = token_url
-        self._client = (client_id, client_secret)
-        self.verify = verify
-        self.timeout = timeout
-        self.max_tries = max(1, max_tries)
-        self.backoff = backoff
-        self.logger = logger
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-        self.tokens_fetched = 0
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
-        return request
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or time.time() >= self._expires_at:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def renew(self, rejected: str | None) -> None:
-        """Drop the token a 401 rejected (unless another call renewed it already)."""
-        with self._lock:
-            if rejected is None or rejected == self._token:
-                self._token = None
-
-    def _fetch(self) -> None:
-        path = urlparse(self.token_url).path
-        for attempt in range(self.max_tries):
-            try:
-                response = requests.post(
-                    self.token_url, auth=self._client, data={"grant_type": "client_credentials"},
-                    headers={"Connection": "close", "Accept": "application/json"},
-                    timeout=self.timeout, verify=self.verify,
-                )
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                if attempt + 1 >= self.max_tries:
-                    raise BeyondTrustAPIError(f"BeyondTrust {path} could not be reached: {type(exc).__name__}") from None
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt + 1 >= self.max_tries:
-                    raise BeyondTrustAPIError(f"BeyondTrust {path} answered {response.status_code} "
-                                              f"after {self.max_tries} attempts")
-                time.sleep(_retry_after_header(response) or self.backoff * 2**attempt)
-                continue
-            if response.status_code != 200:
-                detail = _json_error(response)
-                raise BeyondTrustAPIError(
-                    f"BeyondTrust {path} refused the client credentials ({response.status_code} "
-                    f"{response.reason}: {detail}); check the client_id and client_secret settings")
-            try:
-                payload = response.json()
-                token = str(payload["access_token"])
-                lifetime = float(payload.get("expires_in") or 3600)
-            except (ValueError, KeyError, TypeError):
-                raise BeyondTrustAPIError(f"BeyondTrust {path} answered 200 without an access_token") from None
-            self._token = token
-            # renew a little early, but never treat a short-lived token as expired at once
-            self._expires_at = time.time() + max(lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10), 1.0)
-            self.tokens_fetched += 1
-            self.logger.info("Fetched a BeyondTrust access token (valid %ss)", int(lifetime))
-            return
 
 
 # ------------------------------------------------------------------ time
@@ -191,6 +120,25 @@ def default_start() -> dt.datetime:
     return dt.datetime.combine(today - dt.timedelta(days=30), dt.time(), UTC)
 
 
+def parse_when(value: t.Any) -> dt.datetime:
+    """start_date / end_date: an ISO date (its midnight) or date-time, UTC unless it carries an offset."""
+    raw = str(value).strip()
+    if len(raw) <= 10:
+        return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), UTC)
+    parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def end_bound(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
+    """The exclusive end of the synced period: end_date's instant, or for an ISO
+    date the midnight after that day (so that day is synced); None: up to now."""
+    value = config.get("end_date")
+    if not value:
+        return None
+    end = parse_when(value)
+    return end + dt.timedelta(days=1) if len(str(value).strip()) <= 10 else end
+
+
 def to_epoch(value: dt.datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -198,19 +146,49 @@ def to_epoch(value: dt.datetime) -> int:
 
 
 # ------------------------------------------------------------------ windows
-class WindowPaginator(BaseAPIPaginator):
-    """Walks ``[lo, hi)`` UNIX-second windows; the current window is the token."""
+def period_end(config: t.Mapping[str, t.Any], now: int) -> int:
+    """The exclusive end of what a sync reads, in UNIX seconds: ``now`` (the
+    sync's start), or the end of end_date if that is earlier (see ``end_bound``)."""
+    bound = end_bound(config)
+    return now if bound is None else min(now, to_epoch(bound))
 
-    def __init__(self, windows: list[tuple[int, int]]) -> None:
-        self._windows = windows
-        self._position = 0
-        super().__init__(windows[0] if windows else None)
-        if not windows:
-            self._finished = True
 
-    def get_next(self, response: requests.Response | None) -> tuple[int, int] | None:
-        self._position += 1
-        return self._windows[self._position] if self._position < len(self._windows) else None
+def first_instant(config: t.Mapping[str, t.Any], now: int) -> dt.datetime:
+    """Where a first sync starts: start_date, or 30 days before the day of ``now``, at midnight UTC."""
+    if config.get("start_date"):
+        return parse_when(config["start_date"])
+    day = dt.datetime.fromtimestamp(now, UTC).date()
+    return dt.datetime.combine(day - dt.timedelta(days=30), dt.time(), UTC)
+
+
+def last_day(config: t.Mapping[str, t.Any], now: int) -> dt.date:
+    """The last UTC date a sync that reads whole days reads: the last that starts before its end."""
+    return dt.datetime.fromtimestamp(period_end(config, now) - 1, UTC).date()
+
+
+class WindowPaginator(BaseAPIPaginator[t.Any]):
+    """Walks a list of request tokens (windows); the current one is the token."""
+
+    def __init__(self, tokens: t.Sequence[t.Any]) -> None:
+        super().__init__(tokens[0] if tokens else None)
+        self.tokens = list(tokens)
+        self.position = 0
+        if not self.tokens:
+            self.advance(None)  # type: ignore[arg-type]  # nothing to read: finished at once
+
+    @override
+    def has_more(self, response: requests.Response | None) -> bool:
+        return self.position + 1 < len(self.tokens)
+
+    @override
+    def get_next(self, response: requests.Response | None) -> t.Any:
+        self.position += 1
+        return self.tokens[self.position]
+
+    @property
+    def next_value(self) -> t.Any:
+        """The token after the current one (None after the last)."""
+        return self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else None
 
 
 def make_windows(lo: int, hi: int, size: int, *, align: int = 0) -> list[tuple[int, int]]:
@@ -228,7 +206,7 @@ def make_windows(lo: int, hi: int, size: int, *, align: int = 0) -> list[tuple[i
 
 
 # ------------------------------------------------------------------ streams
-class BeyondTrustStream(FastRecordMessages, RESTStream):
+class BeyondTrustStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk's mixin types loosely
     """Shared behaviour of every report."""
 
     # records are built with their declared types; conforming again costs CPU
@@ -237,108 +215,195 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
     report: str = ""
 
     @property
+    @override
     def url_base(self) -> str:
-        return self.config["api_url"].rstrip("/")
+        return str(self.config["api_url"]).rstrip("/")
 
     @property
+    @override
     def path(self) -> str:  # type: ignore[override]
-        return (self.config.get("paths") or {}).get(self.name, DEFAULT_REPORT_PATH)
+        return str((self.config.get("paths") or {}).get(self.name, DEFAULT_REPORT_PATH))
 
     @property
-    def authenticator(self) -> OAuthClientCredentials:  # type: ignore[override]
-        return tap_of(self).oauth  # type: ignore[attr-defined]
+    @override
+    def authenticator(self) -> BeyondTrustOAuth:
+        return t.cast("BeyondTrustOAuth", tap_of(self).oauth)  # type: ignore[attr-defined]  # the tap's one
 
     @property
+    @override
     def http_headers(self) -> dict:
         # the document: close the connection after each API call
         return {"Connection": "close", "Accept": "text/xml, application/xml, application/x-gzip"}
 
     @property
+    @override
     def requests_session(self) -> requests.Session:
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config.get("verify_ssl", True)
+        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
         return session
 
     @property
+    @override
     def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config.get("request_timeout", 300))
+        return float(self.config["request_timeout"])
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> t.Any:  # BatchConfig | None (a private singer-sdk module)
+        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH rows of
+        singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next ACTIVATE_VERSION
+        would mark them deleted."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        return super().get_batch_config(config)
 
     # -------------------------------------------------------------- retries
+    @override
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 5))
+        return int(self.config["max_retries"])
 
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:  # type: ignore[override]
-        """Wait what Retry-After asks, else retry_backoff_seconds doubled each time."""
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        attempt = 0
-        exception = yield  # type: ignore[misc]
-        while True:
-            response = getattr(exception, "response", None)
-            wait = _retry_after_header(response) if response is not None else None
-            if wait is None:
-                wait = base * 2**attempt
-            attempt += 1
-            exception = yield wait
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """What Retry-After asks when the appliance sends it, else retry_backoff_seconds
+        doubled at each attempt; never more than MAX_WAIT_SECONDS at once."""
+        first = float(self.config["retry_backoff_seconds"])
+        attempts = itertools.count()
 
+        def wait(exception: BaseException) -> float:
+            doubled = first * 2 ** next(attempts)
+            after = _retry_after_header(getattr(exception, "response", None))
+            return min(doubled if after is None else after, MAX_WAIT_SECONDS)
+
+        return self.backoff_runtime(value=wait)
+
+    @override
     def backoff_jitter(self, value: float) -> float:
-        return value
+        return value  # the waits are those configured (and those Retry-After asks)
 
-    def _request(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
-        """Send with the body left on the socket; a 401 renews the token once."""
+    # -------------------------------------------------------------- one request
+    def send(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+        """One call, its body left on the socket to be read as it arrives.
+
+        The shared token is fetched here when needed (so the token request is
+        retried by the same decorator as the report); a 401 drops the token it
+        rejected and the call is sent once more with a new one, as the API
+        contract says; a second 401 fails (``validate_response``)."""
         auth = self.authenticator
-        for attempt in (1, 2):
-            sent = auth(prepared_request)
-            token = auth._token
-            response = self.requests_session.send(sent, timeout=self.timeout, stream=True,
-                                                  allow_redirects=self.allow_redirects)
-            if response.status_code == 401 and attempt == 1:
-                response.close()
-                self.logger.info("BeyondTrust answered 401 on %s: renewing the access token once", self.report)
-                auth.renew(token)
-                continue
-            try:
-                self.validate_response(response)
-            except Exception:
-                response.close()
-                raise
-            return response
-        raise AssertionError("unreachable")
+        response = self._send_authenticated(auth, prepared_request)
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            response.close()
+            self.logger.info("BeyondTrust answered 401 on %s: renewing the access token once", self.report)
+            auth.renew(str(prepared_request.headers.get("Authorization", "")).removeprefix("Bearer ") or None)
+            response = self._send_authenticated(auth, prepared_request)
+        try:
+            self.validate_response(response)
+        except Exception:
+            response.close()
+            raise
+        return response
 
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise RetriableAPIError(self.response_error_message(response), response)
-        if status >= 400:
-            raise BeyondTrustAPIError(self.response_error_message(response))
+    def _send_authenticated(self, auth: BeyondTrustOAuth,
+                            prepared_request: requests.PreparedRequest) -> requests.Response:
+        return self.requests_session.send(auth(prepared_request), timeout=self.timeout, stream=True,
+                                          allow_redirects=self.allow_redirects)
 
+    # singer-sdk's private RESTStream._request, overridden only because state.py and
+    # archives.py still call ``self.request_decorator(self._request)``: it must stream.
+    @override
+    def _request(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+        return self.send(prepared_request, context)
+
+    @override
     def response_error_message(self, response: requests.Response) -> str:
+        """The appliance's ``<error>`` text (or the start of the body), with the report and stream."""
         path = urlparse(response.url).path
-        detail = _xml_error_text(response.content[:4000]) or response.content[:300].decode("utf-8", "replace").strip()
+        body = response.content[:4000]
+        detail = _xml_error_text(body) or body[:300].decode("utf-8", "replace").strip()
         hint = " (the access token was refused twice: check the API account's permissions)" \
-            if response.status_code == 401 else ""
+            if response.status_code == HTTPStatus.UNAUTHORIZED else ""
         return (f"BeyondTrust {path} ({self.report} report for stream {self.name}) answered "
                 f"{response.status_code} {response.reason}: {detail}{hint}")
 
     def sync_end(self) -> int:
-        """Now, or the end of end_date (a bare date means the whole of that day)."""
-        end = int(time.time())
-        if self.config.get("end_date"):
-            raw = str(self.config["end_date"])
-            end_date = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")) if len(raw) > 10 \
-                else dt.datetime.combine(dt.date.fromisoformat(raw), dt.time()) + dt.timedelta(days=1)
-            end = min(end, to_epoch(end_date))
-        return end
+        """The exclusive end of what this sync reads: now, or end_date if it is earlier."""
+        return period_end(self.config, int(time.time()))
 
     # -------------------------------------------------------------- reading
+    @cached_property
+    def _open_answer_retried(self) -> t.Callable[..., tuple[requests.Response, t.Iterator[t.Any]]]:
+        return t.cast("t.Callable[..., tuple[requests.Response, t.Iterator[t.Any]]]",
+                      self.request_decorator(self._open_answer))  # type: ignore[arg-type]
+
+    def read_answer(self, context: t.Any, params: dict, parse: t.Callable[[requests.Response], t.Iterable[T]],
+                    key: t.Callable[[T], str] | None = None) -> t.Iterator[T]:
+        """The one request path: the items ``parse`` reads from one answer, as they arrive.
+
+        Every attempt goes through the backoff decorator (``request_decorator``):
+        429, 5xx, timeouts, dropped connections, a token request that failed
+        likewise, and a body that broke off in transit. After a break the answer
+        is asked again and the items already yielded are read past: ``key``
+        (when given) of each must match what was yielded, else the sync stops
+        rather than skip the wrong rows. A break counts as one attempt of the
+        position it happened at; past ``max_retries`` the sync fails."""
+        progress = _Progress(key)
+        while True:
+            try:
+                response, items = self._open_answer_retried(context, params, parse, progress)
+            except AnswerBrokeOff as exc:
+                raise BeyondTrustAPIError(
+                    f"BeyondTrust {params.get('generate_report', self.report)} (stream {self.name}): the answer "
+                    f"broke off {self.backoff_max_tries()} times ({exc}); the sync stops and the bookmark "
+                    f"stays at the start of this answer's window") from None
+            try:
+                for item in items:
+                    progress.add(item)
+                    yield item
+                return
+            except BODY_ERRORS as exc:
+                progress.broken = type(exc).__name__
+                self.logger.warning("BeyondTrust %s answer broke off after %d rows (%s); asking again",
+                                    params.get("generate_report", self.report), progress.count, progress.broken)
+            finally:
+                response.close()
+
+    def _open_answer(self, context: t.Any, params: dict, parse: t.Callable[[requests.Response], t.Iterable[T]],
+                     progress: _Progress) -> tuple[requests.Response, t.Iterator[T]]:
+        """One attempt of ``read_answer``: the request, the items already yielded read
+        past, and the first new one read, so that a break anywhere before it is
+        retried here by the decorator."""
+        if progress.broken:  # raised inside the decorated call: it waits and counts like any failure
+            broken, progress.broken = progress.broken, None
+            raise AnswerBrokeOff(broken)
+        prepared = self.build_prepared_request(method="GET", url=self.get_url(context), params=params,
+                                               headers=self.http_headers)
+        response = self.send(prepared, context)
+        try:
+            items = iter(parse(response))
+            progress.read_past(items, self)
+            first = next(items, _END)
+        except BODY_ERRORS as exc:
+            response.close()
+            self.logger.warning("BeyondTrust %s answer broke off after %d rows (%s); asking again",
+                                params.get("generate_report", self.report), progress.count, type(exc).__name__)
+            raise AnswerBrokeOff(type(exc).__name__) from None
+        except BaseException:
+            response.close()
+            raise
+        if first is _END:
+            return response, iter(())
+        return response, itertools.chain((t.cast("T", first),), items)
+
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         return {"generate_report": self.report}
 
+    @override
     def get_url_params(self, context: t.Any, next_page_token: t.Any) -> dict:
         return self.report_params(context, next_page_token)
 
+    @override
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:  # pragma: no cover
         raise NotImplementedError  # rows are read by read_report
 
+    @override
     def get_new_paginator(self) -> BaseAPIPaginator:
         return SinglePagePaginator()  # one answer per request; windowed streams walk a WindowPaginator
 
@@ -350,74 +415,54 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
         return "|".join(str(record.get(k)) for k in self.primary_keys or ())
 
     def read_report(self, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        """One report answer, retried from the start if its body breaks off."""
-        decorated = self.request_decorator(self._request)
-        tries = self.backoff_max_tries()
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        emitted = 0
-        digest = hashlib.blake2b(digest_size=16)
-        for attempt in range(tries):
-            prepared = self.build_prepared_request(
-                method="GET", url=self.get_url(context), params=self.report_params(context, window),
-                headers=self.http_headers)
-            response = decorated(prepared, context)
-            seen = 0
-            check = hashlib.blake2b(digest_size=16)
-            try:
-                for record in self.rows(response, context, window):
-                    if seen < emitted:
-                        check.update(self.record_key(record).encode())
-                        seen += 1
-                        if seen == emitted and check.digest() != digest.digest():
-                            raise BeyondTrustAPIError(
-                                f"BeyondTrust {self.report} answered differently after a dropped connection "
-                                f"(stream {self.name}); rerun the sync")
-                        continue
-                    digest.update(self.record_key(record).encode())
-                    emitted += 1
-                    seen += 1
-                    yield record
-                return
-            except BODY_ERRORS as exc:
-                if attempt + 1 >= tries:
-                    raise BeyondTrustAPIError(
-                        f"BeyondTrust {self.report} (stream {self.name}): the answer broke off "
-                        f"{tries} times ({type(exc).__name__}); the sync stops and the bookmark stays "
-                        f"at the start of this answer's window") from None
-                wait = base * 2**attempt
-                self.logger.warning("BeyondTrust %s answer broke off after %d rows (%s); asking again in %.2fs",
-                                    self.report, seen, type(exc).__name__, wait)
-                time.sleep(wait)
-            finally:
-                response.close()
+        """The records of one report answer (``read_answer`` with this stream's parameters and rows)."""
+        return self.read_answer(context, self.report_params(context, window),
+                                lambda response: self.rows(response, context, window), self.record_key)
+
+
+class AnswerBrokeOff(RetriableAPIError):
+    """An answer's body broke off in transit (its message: the error's name): asked again."""
+
+
+class _Progress:
+    """How far ``read_answer`` got through an answer: the items yielded and a digest of their keys."""
+
+    __slots__ = ("broken", "count", "digest", "key")
+
+    def __init__(self, key: t.Callable[[t.Any], str] | None) -> None:
+        self.key = key
+        self.count = 0
+        self.digest = hashlib.blake2b(digest_size=16)
+        self.broken: str | None = None
+
+    def add(self, item: t.Any) -> None:
+        self.count += 1
+        if self.key is not None:
+            self.digest.update(self.key(item).encode())
+
+    def read_past(self, items: t.Iterator[t.Any], stream: BeyondTrustStream) -> None:
+        """Read the items already yielded again; with a key, they must be the same ones."""
+        check = hashlib.blake2b(digest_size=16)
+        for seen, item in enumerate(itertools.islice(items, self.count), 1):
+            if self.key is not None:
+                check.update(self.key(item).encode())
+            if seen == self.count and self.key is not None and check.digest() != self.digest.digest():
+                raise BeyondTrustAPIError(
+                    f"BeyondTrust {stream.report} answered differently after a dropped connection "
+                    f"(stream {stream.name}); rerun the sync")
+
+
+_END = object()
 
 
 def fetch_rows(stream: BeyondTrustStream, context: t.Any, params: dict, tags: t.Sequence[str], root: str,
                build: t.Callable[[t.Any], t.Any]) -> list:
-    """A small answer read whole (a listing, the lsids of a window), asked again
-    from the start if its body breaks off."""
-    decorated = stream.request_decorator(stream._request)
-    tries = stream.backoff_max_tries()
-    base = float(stream.config.get("retry_backoff_seconds", 2))
-    report = params.get("generate_report", stream.report)
-    for attempt in range(tries):
-        prepared = stream.build_prepared_request(method="GET", url=stream.get_url(context), params=params,
-                                                 headers=stream.http_headers)
-        response = decorated(prepared, context)
-        try:
-            return [build(el) for el in iter_elements(response, tags, report, root)]
-        except BODY_ERRORS as exc:
-            if attempt + 1 >= tries:
-                raise BeyondTrustAPIError(
-                    f"BeyondTrust {report} (stream {stream.name}): the answer broke off {tries} times "
-                    f"({type(exc).__name__})") from None
-            wait = base * 2**attempt
-            stream.logger.warning("BeyondTrust %s answer broke off (%s); asking again in %.2fs",
-                                  report, type(exc).__name__, wait)
-            time.sleep(wait)
-        finally:
-            response.close()
-    raise AssertionError("unreachable")
+    """A small answer read whole (a listing, the lsids of a window): one item of
+    ``read_answer``, so a break asks for it again from its start."""
+    report = str(params.get("generate_report", stream.report))
+    (rows,) = stream.read_answer(
+        context, params, lambda response: [[build(el) for el in iter_elements(response, tags, report, root)]])
+    return rows
 
 
 # ------------------------------------------------------------------ xml
@@ -473,16 +518,6 @@ def _xml_error_text(body: bytes) -> str | None:
     return (found.text or "").strip() if found is not None else None
 
 
-def _json_error(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            return str(body.get("error_description") or body.get("error") or body)[:300]
-    except ValueError:
-        pass
-    return response.text[:300].strip()
-
-
 def _retry_after_header(response: requests.Response | None) -> float | None:
     if response is None:
         return None
@@ -490,10 +525,10 @@ def _retry_after_header(response: requests.Response | None) -> float | None:
     if not header:
         return None
     try:
-        return min(max(float(header), 0.0), MAX_RETRY_AFTER)
+        return max(float(header), 0.0)
     except ValueError:
         try:
             when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
         except ValueError:
             return None
-        return min(max((when - dt.datetime.now(UTC)).total_seconds(), 0.0), MAX_RETRY_AFTER)
+        return max((when - dt.datetime.now(UTC)).total_seconds(), 0.0)
