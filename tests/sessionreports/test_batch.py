@@ -1,0 +1,52 @@
+"""tap-sessionreports with singer-sdk's BATCH messages and ACTIVATE_VERSION: a
+full-table stream that sends ACTIVATE_VERSION stays RECORD messages (BATCH rows
+carry no version, so the loader's ACTIVATE_VERSION would mark them deleted);
+an incremental stream goes BATCH."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tests.sessionreports.helpers import TAP, config_for
+from tests.taputil import discover, run_tap, select_streams
+
+
+def test_full_tables_with_activate_version_send_records_incremental_streams_batches(sandbox_factory, tmp_path):
+    server = sandbox_factory("sessionreports", scale=50, days=10, definitions=4, subscriptions=6)
+    batches = tmp_path / "batches"
+    batches.mkdir()
+    config = config_for(server, emit_activate_version_messages=True, batch_config={
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": batches.as_uri(), "prefix": "sessionreports-"},
+        "batch_size": 20,
+    })
+    catalog = select_streams(discover(TAP, config), ["reports", "defined_reports"])
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "defined_reports":
+            entry["replication_method"] = "FULL_TABLE"  # as meltano.yml's metadata sets it
+    run = run_tap(TAP, config, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = server.app.info()["expected_counts"]
+
+    # the full table: RECORD messages of one version, announced by ACTIVATE_VERSION
+    assert run.counts() == {"defined_reports": expected["defined_reports"]}
+    activate = [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
+    assert {m["stream"] for m in activate} == {"defined_reports"}
+    assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {activate[0]["version"]}
+
+    # the incremental stream: BATCH messages whose files hold every report once
+    messages = [m for m in run.messages if m["type"] == "BATCH"]
+    assert messages and {m["stream"] for m in messages} == {"reports"}
+    rows = []
+    for message in messages:
+        for url in message["manifest"]:
+            path = Path(urlparse(url).path)
+            assert path.parent == batches and path.name.startswith("sessionreports-")
+            with gzip.open(path, "rt") as lines:
+                rows += [json.loads(line) for line in lines]
+    assert len(rows) == expected["reports"] == 50
+    assert len({r["id"] for r in rows}) == 50
+    assert run.bookmark("reports")["replication_key_value"] == max(r["modified_at"] for r in rows)
