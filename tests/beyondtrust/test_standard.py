@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_beyondtrust.tap import TapBeyondTrust
@@ -16,7 +18,7 @@ TestTapBeyondTrust = get_tap_test_class(
     config={
         "api_url": SANDBOX.url,
         **SANDBOX.app.info()["credentials"],
-        "start_date": __import__("datetime").datetime.fromtimestamp(SANDBOX.app.first_ts, __import__("datetime").timezone.utc).isoformat(),
+        "start_date": dt.datetime.fromtimestamp(SANDBOX.app.first_ts, dt.timezone.utc).isoformat(),
         "retry_backoff_seconds": 0.01,
     },
     suite_config=SuiteConfig(),
