@@ -58,7 +58,7 @@ def main(what: str, url: str, token: str, start: str) -> None:
         header = next(reader)
         for number, row in enumerate(reader, start=1):
             write(dumps({"report_id": report["id"], "report_modified_at": report["modified_at"],
-                         "row_number": number, "columns": dict(zip(header, row))}))
+                         "row_number": number, "columns": dict(zip(header, row, strict=False))}))
             write("\n")
         response.close()
 

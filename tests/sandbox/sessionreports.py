@@ -605,9 +605,8 @@ def matches(record: dict, term: tuple) -> bool:
     elif op in {"in", "iin"}:
         options = [v.strip() for v in (value or "").split(",")]
         if op == "iin":
-            result = str(actual).lower() in [o.lower() for o in options]
-        else:
-            result = str(actual) in options
+            options, actual = [o.lower() for o in options], str(actual).lower()
+        result = str(actual) in options
     else:
         if field in _TIME_FIELDS:
             left, right = _parse_time(actual), _parse_time(value or "")

@@ -258,7 +258,8 @@ def test_start_date_end_date_and_query_filter_bound_the_reports(sessionreports):
             expected.add(report["id"])
     assert expected and set(keys(run, "reports")) == expected
     sent = sessionreports.logged(r"^/api/v2/report$")[0]["params"]["filter"]
-    assert sent == f"modified_at.ge({start:%Y-%m-%dT%H:%M:%S}Z),modified_at.le({end:%Y-%m-%dT%H:%M:%S}Z),user_id.in({user})"
+    assert sent == (f"modified_at.ge({start:%Y-%m-%dT%H:%M:%S}Z),modified_at.le({end:%Y-%m-%dT%H:%M:%S}Z),"
+                    f"user_id.in({user})")
 
 
 def test_an_appliance_that_serves_fewer_than_limit_is_still_read_to_the_end(sandbox_factory):
@@ -296,7 +297,8 @@ def test_flattening_spreads_a_rows_columns_into_properties(sessionreports):
 
 
 def test_end_date_is_exclusive_though_the_filter_sent_is_le(sessionreports):
-    reports = sorted((sessionreports.app.report(i) for i in range(sessionreports.app.report_count)), key=lambda r: r["modified_at"])
+    app = sessionreports.app
+    reports = sorted((app.report(i) for i in range(app.report_count)), key=lambda r: r["modified_at"])
     end = reports[len(reports) // 2]["modified_at"]  # a pair of reports is modified at exactly end_date
     run = run_tap(TAP, config_for(sessionreports, start_date="2000-01-01T00:00:00Z", end_date=end), streams=["reports"])
     assert run.returncode == 0, run.stderr[-3000:]
