@@ -46,6 +46,6 @@ def test_full_table_streams_with_activate_version_send_records_and_incremental_o
     assert batches
     files = [Path(urlparse(uri).path) for m in batches for uri in m["manifest"]]
     assert files and all(f.exists() and f.parent == tmp_path and f.name.startswith("batch-") for f in files)
-    rows = [json.loads(line) for f in files for line in gzip.open(f, "rt") if line.strip()]
+    rows = [json.loads(line) for f in files for line in gzip.decompress(f.read_bytes()).splitlines() if line.strip()]
     assert len(rows) == expected["jump_items"] > 0
     assert len({json.dumps([r["event_id"], r["timestamp"]]) for r in rows}) == len(rows)
