@@ -14,8 +14,9 @@ import json
 
 import pytest
 import requests
-from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.exceptions import InvalidStreamSortException, RetriableAPIError
 
+from tap_sessionreports._sdk import increment_state
 from tap_sessionreports.client import MAX_RETRY_WAIT, end_instant
 from tap_sessionreports.tap import TapSessionReports
 
@@ -181,3 +182,19 @@ def test_waits_double_honour_retry_after_and_have_one_cap():
     assert stream.retry_wait(None, 20) == MAX_RETRY_WAIT
     assert stream.backoff_max_tries() == 5
     assert stream_of("reports", {"max_retries": 2}).backoff_max_tries() == 2
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["sorted-list-path", "singer-sdk-path"])
+def test_the_bookmark_follows_the_records_never_back_and_holds_for_rechecked_reports(fast):
+    stream = stream_of("reports", {"start_date": "2026-01-01"})
+    if fast:  # as get_records sets it for a sorted list read whole
+        stream._bookmark = stream.get_context_state(None)
+    increment_state(stream, {"id": "1", "modified_at": "2026-01-02T00:00:00.000000+00:00"})
+    increment_state(stream, {"id": "2", "modified_at": "2026-01-03T00:00:00.000000+00:00"})
+    assert stream.get_context_state(None)["replication_key_value"] == "2026-01-03T00:00:00.000000+00:00"
+    stream.holding_bookmark = True  # a re-checked report, older than the bookmark
+    increment_state(stream, {"id": "0", "modified_at": "2026-01-01T00:00:00.000000+00:00"})
+    assert stream.get_context_state(None)["replication_key_value"] == "2026-01-03T00:00:00.000000+00:00"
+    stream.holding_bookmark = False
+    with pytest.raises(InvalidStreamSortException, match="Unsorted data detected"):
+        increment_state(stream, {"id": "3", "modified_at": "2026-01-02T12:00:00.000000+00:00"})
