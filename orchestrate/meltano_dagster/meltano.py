@@ -62,16 +62,18 @@ class MeltanoResource(dg.ConfigurableResource):
     """Where the Meltano project is and how its runs start."""
 
     project_dir: str = Field(
-        "", description="The Meltano project (default: MELTANO_PROJECT_ROOT, else this repository)."
+        default="", description="The Meltano project (default: MELTANO_PROJECT_ROOT, else this repository)."
     )
     meltano_bin: str = Field(
-        "", description="The meltano executable (default: MELTANO_BIN, else the project's .venv/bin/meltano)."
+        default="", description="The meltano executable (default: MELTANO_BIN, else the project's .venv/bin/meltano)."
     )
     environment: str = Field(
-        "", description="The Meltano environment (default: MELTANO_ENVIRONMENT, else default_environment)."
+        default="", description="The Meltano environment (default: MELTANO_ENVIRONMENT, else default_environment)."
     )
-    env: dict[str, str] = Field({}, description="More environment for meltano, e.g. a schedule's env.")
-    terminate_grace_seconds: float = Field(30.0, description="Seconds a terminated run's meltano gets before SIGKILL.")
+    env: dict[str, str] = Field(default={}, description="More environment for meltano, e.g. a schedule's env.")
+    terminate_grace_seconds: float = Field(
+        default=30.0, description="Seconds a terminated run's meltano gets before SIGKILL."
+    )
 
     def resolved_project_dir(self) -> str:
         return self.project_dir or default_project_dir()

@@ -14,7 +14,7 @@ import glob
 import os
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no PyYAML stubs in the Dagster venv
 
 # Meltano's own aliases (meltano.core.schedule.CRON_INTERVALS); None: not scheduled.
 CRON_INTERVALS: dict[str, str | None] = {
