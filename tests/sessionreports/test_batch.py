@@ -23,7 +23,7 @@ def test_full_tables_with_activate_version_send_records_incremental_streams_batc
         "storage": {"root": batches.as_uri(), "prefix": "sessionreports-"},
         "batch_size": 20,
     })
-    catalog = select_streams(discover(TAP, config), ["reports", "defined_reports"])
+    catalog = select_streams(discover(TAP, config), ["reports", "report_rows", "defined_reports"])
     for entry in catalog["streams"]:
         if entry["tap_stream_id"] == "defined_reports":
             entry["replication_method"] = "FULL_TABLE"  # as meltano.yml's metadata sets it
@@ -37,16 +37,25 @@ def test_full_tables_with_activate_version_send_records_incremental_streams_batc
     assert {m["stream"] for m in activate} == {"defined_reports"}
     assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {activate[0]["version"]}
 
-    # the incremental stream: BATCH messages whose files hold every report once
-    messages = [m for m in run.messages if m["type"] == "BATCH"]
-    assert messages and {m["stream"] for m in messages} == {"reports"}
-    rows = []
-    for message in messages:
-        for url in message["manifest"]:
-            path = Path(urlparse(url).path)
-            assert path.parent == batches and path.name.startswith("sessionreports-")
-            with gzip.open(path, "rt") as lines:
-                rows += [json.loads(line) for line in lines]
-    assert len(rows) == expected["reports"] == 50
-    assert len({r["id"] for r in rows}) == 50
-    assert run.bookmark("reports")["replication_key_value"] == max(r["modified_at"] for r in rows)
+    # the incremental stream and its child (no ACTIVATE_VERSION): BATCH messages
+    # whose files hold every report, and every row of the ready ones, once
+    def batched(stream: str) -> list[dict]:
+        messages = [m for m in run.messages if m["type"] == "BATCH" and m["stream"] == stream]
+        assert messages, stream
+        rows = []
+        for message in messages:
+            for url in message["manifest"]:
+                path = Path(urlparse(url).path)
+                assert path.parent == batches and path.name.startswith("sessionreports-")
+                with gzip.open(path, "rt") as lines:
+                    rows += [json.loads(line) for line in lines]
+        return rows
+
+    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"reports", "report_rows"}
+    reports = batched("reports")
+    assert len(reports) == expected["reports"] == 50
+    assert len({r["id"] for r in reports}) == 50
+    assert run.bookmark("reports")["replication_key_value"] == max(r["modified_at"] for r in reports)
+    rows = batched("report_rows")
+    assert len(rows) == len({(r["report_id"], r["row_number"]) for r in rows}) == expected["report_rows"]
+    assert {r["report_id"] for r in rows} == {r["id"] for r in reports if r["is_ready"]}
