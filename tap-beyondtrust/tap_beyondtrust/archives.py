@@ -18,26 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gzip
 import json
-import time
 import typing as t
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
-from tap_beyondtrust.client import (
-    BODY_ERRORS,
-    BeyondTrustAPIError,
-    BeyondTrustStream,
-    FastRecordMessages,
-    _xml_error_text,
-    default_start,
-    fetch_rows,
-    unix_iso,
-    utc_iso,
-)
+from tap_beyondtrust._sdk import increment_state, write_state
+from tap_beyondtrust.archive_reader import ArchiveFile, ArchiveStream, source_lines
+from tap_beyondtrust.client import unix_iso, utc_iso
+from tap_beyondtrust.feeds import FedStream
 
 try:  # msgspec comes with singer-sdk[msgspec]: a faster JSON decoder
     from msgspec import DecodeError as _JsonError
@@ -47,36 +38,36 @@ except ImportError:  # pragma: no cover
     _JsonError = ValueError  # type: ignore[assignment,misc]
 
 MODEL_EVENTS = ("model_insert", "model_update", "model_delete")
-I, B, T, S = "int", "bool", "ts", "str"
+N, B, T, S = "int", "bool", "ts", "str"  # integer, boolean, UNIX time, text
 #: the document's tables and field types (model_insert / model_update)
 TABLES: dict[str, dict[str, str]] = {
     "customer_client": {"client_type": S, "connected": B, "created_timestamp": T, "elevated": B,
                         "hostname": S, "operating_system": S, "private_ip": S, "public_ip": S,
-                        "support_session_id": I},
+                        "support_session_id": N},
     "queue": {"code_name": S, "created_timestamp": T, "name": S, "support_team_id": S, "type": S},
     "representative": {"connected": B, "console_in_focus": B, "created_timestamp": T, "hostname": S,
                        "operating_system": S, "private_display_name": S, "private_ip": S,
-                       "public_display_name": S, "public_ip": S, "queue_id": I, "routing_available": B,
+                       "public_display_name": S, "public_ip": S, "queue_id": N, "routing_available": B,
                        "routing_busy": B, "routing_enabled": B, "routing_idle": B,
-                       "selected_support_session_id": I, "skill_code_names": S, "type": S,
-                       "user_id": I, "username": S},
-    "representative_queue": {"created_timestamp": T, "queue_id": I, "representative_id": I, "role": S},
-    "representative_support_session": {"created_timestamp": T, "representative_id": I,
+                       "selected_support_session_id": N, "skill_code_names": S, "type": S,
+                       "user_id": N, "username": S},
+    "representative_queue": {"created_timestamp": T, "queue_id": N, "representative_id": N, "role": S},
+    "representative_support_session": {"created_timestamp": T, "representative_id": N,
                                        "selected_support_session_service_tool": S,
-                                       "support_session_id": I},
-    "representative_support_session_tool": {"created_timestamp": T, "representative_id": I,
-                                            "support_session_id": I, "tool": S},
+                                       "support_session_id": N},
+    "representative_support_session_tool": {"created_timestamp": T, "representative_id": N,
+                                            "support_session_id": N, "tool": S},
     "support_session": {"created_timestamp": T, "customer_company": S, "customer_company_code": S,
                         "customer_description": S, "customer_name": S, "estimated_pickup_timestamp": T,
                         "issue_code_name": S, "issue_description": S, "lsid": S,
-                        "primary_team_queue_id": I, "priority": I, "public_site_id": I,
-                        "public_site_name": S, "queue_entry_timestamp": T, "queue_id": I,
+                        "primary_team_queue_id": N, "priority": N, "public_site_id": N,
+                        "public_site_name": S, "queue_entry_timestamp": T, "queue_id": N,
                         "start_method": S},
-    "support_session_attribute": {"code_name": S, "created_timestamp": T, "support_session_id": I,
+    "support_session_attribute": {"code_name": S, "created_timestamp": T, "support_session_id": N,
                                   "value": S},
-    "support_session_skill": {"code_name": S, "created_timestamp": T, "support_session_id": I},
+    "support_session_skill": {"code_name": S, "created_timestamp": T, "support_session_id": N},
 }
-TH_TYPES = {I: th.IntegerType, B: th.BooleanType, T: th.DateTimeType, S: th.StringType}
+TH_TYPES = {N: th.IntegerType, B: th.BooleanType, T: th.DateTimeType, S: th.StringType}
 
 ARCHIVE_POSITION = (
     th.Property("archive_date", th.StringType, required=True),
@@ -154,21 +145,14 @@ def _to_str(value: t.Any) -> t.Any:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {I: _to_int, B: _to_bool, T: _to_time, S: _to_str}
+CONVERTERS: dict[str, t.Callable[[t.Any], t.Any]] = {N: _to_int, B: _to_bool, T: _to_time, S: _to_str}
 #: table -> field -> converter
 TABLE_CONVERTERS = {table: {name: CONVERTERS[kind] for name, kind in fields.items()}
                     for table, fields in TABLES.items()}
-MAX_SHAPE_WARNINGS = 20
 
 
-class ArchiveChildStream(FastRecordMessages, Stream):
-    """Fed by event_archives; never requests anything itself."""
-
-    parent_stream_type = None  # set below, after EventArchivesStream exists
-    TYPE_CONFORMANCE_LEVEL = BeyondTrustStream.TYPE_CONFORMANCE_LEVEL
-
-    def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
+class ArchiveChildStream(FedStream):
+    """Fed by event_archives (its parent_stream_type, set below); never requests anything itself."""
 
 
 def _table_stream(table: str, fields: dict[str, str]) -> type[ArchiveChildStream]:
@@ -224,14 +208,13 @@ class ArchiveOtherEventsStream(ArchiveChildStream):
 TABLE_STREAMS = [_table_stream(table, fields) for table, fields in TABLES.items()]
 
 
-class EventArchivesStream(BeyondTrustStream):
+class EventArchivesStream(ArchiveStream):
     """One record per event archive read; its lines go to the archive_* streams."""
 
     name = "event_archives"
-    report = "Archive"
-    primary_keys = ("archive_date", "archive_index")
+    kind = "event"
+    shape_note = "kept as sent in archive_other_events or in the row's extra (logged once)"
     replication_key = "archive_key"
-    is_sorted = True
     schema = th.PropertiesList(
         th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
         th.Property("archive_date", th.StringType, required=True),
@@ -243,64 +226,48 @@ class EventArchivesStream(BeyondTrustStream):
                     description="Elements of the archive's ArchiveListing entry the document does not name."),
     ).to_dict()
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._children: dict[str, Stream] = {}
-
-    # children are fed directly, never synced per record
-    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
-
-    def _route_targets(self) -> None:
-        self._children = {s.name: s for s in self.child_streams if s.selected}
-        for child in self._children.values():
-            child._write_schema_message()
-
-    # ------------------------------------------------------------ listing
-    def _listing(self, context: t.Any, date: str) -> list[dict]:
-        """The event archives ArchiveListing names for ``date``, by index."""
-        archives = fetch_rows(self, context, {"generate_report": "ArchiveListing", "date": date},
-                              ("event_archive",), "archives", lambda el: xr.archive_listing_record(el, date))
-        return sorted(archives, key=lambda a: a["index"] or 0)
-
+    @override
     def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        self._route_targets()
-        bookmark = self.get_starting_replication_key_value(context)
-        if bookmark and "/" not in str(bookmark):  # no state yet: the SDK hands back start_date
-            bookmark = None
+        self.open_targets()
+        bookmark = self.bookmark(context)
         if bookmark:
-            first_day = dt.date.fromisoformat(str(bookmark)[:10])
-            done_index = int(str(bookmark).split("/")[1])
+            first_day = dt.date.fromisoformat(bookmark[:10])
+            done_index = int(bookmark.split("/")[1])
         else:
-            first_day = _parse_date(self.config["start_date"]) if self.config.get("start_date") \
-                else default_start().date()
+            first_day = self.first_day()
             done_index = 0
-        last_day = dt.datetime.now(dt.timezone.utc).date()
-        if self.config.get("end_date"):
-            last_day = min(last_day, _parse_date(self.config["end_date"]))
+        last_day = self.last_day()
         day = first_day
         checked_gap = not bookmark
         while day <= last_day:
             date = day.isoformat()
-            archives = self._listing(context, date)
+            archives = self.listing(context, date)
             if not checked_gap:
                 checked_gap = self._warn_if_missing(bookmark, archives, day == first_day, done_index)
             for archive in archives:
-                if day == first_day and (archive["index"] or 0) <= done_index:
+                index = archive["index"]
+                if day == first_day and (index or 0) <= done_index:
                     continue
                 lines = 0
-                for lines in self._read_archive(context, date, archive["index"]):
-                    pass
-                record = {"archive_key": f"{date}/{archive['index']:05d}", "archive_date": date,
-                          "archive_index": archive["index"], "time": archive.get("time"),
+                for lines, line in enumerate(self.download(context, ArchiveFile("event", date, index)), 1):
+                    self._route(date, index, lines, line)
+                record = {"archive_key": f"{date}/{index:05d}", "archive_date": date,
+                          "archive_index": index, "time": archive.get("time"),
                           "end_time": archive.get("end_time"), "lines": lines, "extra": archive.get("extra")}
                 if not self.selected:
                     # only archive_* streams chosen: the SDK keeps no state for an
                     # unselected stream, but the archive must still count as read
-                    self._increment_stream_state(record, context=context)
+                    increment_state(self, record, context)
                 yield record
-                self._write_state_message()  # the archive is read: say so before the next one
+                write_state(self)  # the archive is read: say so before the next one
             day += dt.timedelta(days=1)
+
+    @override
+    def units(self, source: t.Any, archive: ArchiveFile) -> t.Iterator[bytes]:
+        """The archive's lines (JSON, one event each); blank ones are not lines."""
+        for line in source_lines(source):
+            if line.strip():
+                yield line
 
     def _warn_if_missing(self, bookmark: str, archives: list[dict], same_day: bool, done_index: int) -> bool:
         """After a bookmark, the next archive must still be there; the appliance
@@ -323,46 +290,6 @@ class EventArchivesStream(BeyondTrustStream):
             bookmark, archives[0]["date"], indexes[0])
         return True
 
-    # ------------------------------------------------------------ one archive
-    def _read_archive(self, context: t.Any, date: str, index: int) -> t.Iterator[int]:
-        """Stream one archive's lines to the child streams; yields the line count as it grows.
-
-        A body that breaks off is asked again and the lines already written
-        are skipped (the archive is immutable once listed)."""
-        decorated = self.request_decorator(self._request)
-        tries = self.backoff_max_tries()
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        written = 0
-        for attempt in range(tries):
-            prepared = self.build_prepared_request(
-                method="GET", url=self.get_url(context),
-                params={"generate_report": "Archive", "type": "event", "date": date, "index": index},
-                headers=self.http_headers)
-            response = decorated(prepared, context)
-            line_no = 0
-            try:
-                for line in _archive_lines(response, date, index):
-                    line_no += 1
-                    if line_no <= written:
-                        continue
-                    self._route(date, index, line_no, line)
-                    written = line_no
-                    if line_no % 10000 == 0:
-                        yield line_no
-                yield line_no
-                return
-            except BODY_ERRORS as exc:
-                if attempt + 1 >= tries:
-                    raise BeyondTrustAPIError(
-                        f"BeyondTrust Archive {date}/{index}: the download broke off {tries} times "
-                        f"({type(exc).__name__}); the archive was not marked as read") from None
-                wait = base * 2**attempt
-                self.logger.warning("BeyondTrust Archive %s/%s broke off after %d lines (%s); asking again in %.2fs",
-                                    date, index, line_no, type(exc).__name__, wait)
-                time.sleep(wait)
-            finally:
-                response.close()
-
     def _route(self, date: str, index: int, line_no: int, raw: bytes) -> None:
         """One archive line to the stream of its table or kind; a line in any
         other shape goes whole to archive_other_events (never dropped)."""
@@ -382,7 +309,7 @@ class EventArchivesStream(BeyondTrustStream):
         if kind in MODEL_EVENTS:
             self._route_model(kind, event, position)
             return
-        children = self._children
+        children = self.targets
         if kind == "session_event":
             data = event.get("data")
             if not (data is None or isinstance(data, dict)) or not _is_text(event.get("lsid")) \
@@ -392,13 +319,13 @@ class EventArchivesStream(BeyondTrustStream):
             target = children.get("archive_session_events")
             if target is not None:
                 extra = _line_extra(event, SESSION_EVENT_KEYS, position)
-                target._write_record_message({**position, "lsid": event.get("lsid"), "name": event.get("name"),
+                target.feed({**position, "lsid": event.get("lsid"), "name": event.get("name"),
                                               "data": data, "extra": extra})
             return
         if kind == "truncate_model":
             target = children.get("archive_truncate_events")
             if target is not None:
-                target._write_record_message({**position, "extra": _line_extra(event, LINE_KEYS, position)})
+                target.feed({**position, "extra": _line_extra(event, LINE_KEYS, position)})
             return
         self._other_line(event, position, f"lines of type {str(kind)[:40]!r}")
 
@@ -418,14 +345,14 @@ class EventArchivesStream(BeyondTrustStream):
                 self._other_line(event, position, f"{kind} lines without a table")
                 return
             line_extra = _line_extra(event, LINE_KEYS, position)
-        children = self._children
+        children = self.targets
         for table, rows in tables.items():
             converters = TABLE_CONVERTERS.get(table)
             if converters is None:  # a table the document does not name: kept whole
                 target = children.get("archive_other_events")
                 if target is not None:
                     for row_key, values in (rows.items() if isinstance(rows, dict) else [("*", rows)]):
-                        target._write_record_message({
+                        target.feed({
                             **position, "row_key": f"{table}/{row_key}", "event_type": kind, "table": table,
                             "id": xr.as_int(row_key), "data": _as_object(values), "extra": line_extra})
                 continue
@@ -461,12 +388,12 @@ class EventArchivesStream(BeyondTrustStream):
                                 if extra is None:
                                     extra = {}
                                 _keep(extra, name, value, line_extra)
-                                self._warn_shape(f"{table}.{name} values that are not of the documented type "
+                                self.warn_shape(f"{table}.{name} values that are not of the documented type "
                                                  f"(kept in extra)")
                             else:
                                 record[name] = converted
                 record["extra"] = extra
-                target._write_record_message(record)
+                target.feed(record)
 
     def _other_line(self, event: dict, position: dict, what: str) -> None:
         """A whole line to archive_other_events: its data in ``data``, every other key in ``extra``."""
@@ -479,84 +406,12 @@ class EventArchivesStream(BeyondTrustStream):
 
     def _other(self, position: dict, kind: t.Any, table: str | None, data: dict | None, what: str,
                row_key: str = "*", *, extra: dict | None = None) -> None:
-        self._warn_shape(what)
-        target = self._children.get("archive_other_events")
+        self.warn_shape(what)
+        target = self.targets.get("archive_other_events")
         if target is not None:
-            target._write_record_message({
+            target.feed({
                 **position, "row_key": f"{table}/{row_key}" if table else row_key, "event_type": kind,
                 "table": table, "id": xr.as_int(row_key) if table else None, "data": data, "extra": extra})
-
-    def _warn_shape(self, what: str) -> None:
-        """One warning per kind of unexpected line (at most MAX_SHAPE_WARNINGS kinds)."""
-        warned = self.__dict__.setdefault("_shape_warnings", set())
-        if what in warned or len(warned) >= MAX_SHAPE_WARNINGS:
-            return
-        warned.add(what)
-        self.logger.warning("Event archives hold %s, which the document does not describe: kept as sent in "
-                            "archive_other_events or in the row's extra (logged once)", what)
-
-
-class _Prepend:
-    """A read() source that first returns ``head``."""
-
-    def __init__(self, head: bytes, raw: t.Any) -> None:
-        self.head = head
-        self.raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            head, self.head = self.head, b""
-            if size is None or size < 0:
-                return head + self.raw.read()
-            return head + self.raw.read(max(size - len(head), 0))
-        return self.raw.read(size)
-
-
-def _archive_source(response: t.Any, date: str, index: int, kind: str = "event") -> t.Any:
-    """The archive's decompressed bytes as a read() source, decompressed as they arrive; an
-    XML answer (an ``<error>``) fails with the appliance's message."""
-    raw = response.raw
-    raw.decode_content = True
-    head = raw.read(2)
-    if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=_Prepend(head, raw), mode="rb")
-    if head.lstrip()[:1] == b"<":
-        body = head + raw.read(65536)
-        message = _xml_error_text(body) or body[:300].decode("utf-8", "replace")
-        what = "Archive" if kind == "event" else f"{kind} Archive"
-        raise BeyondTrustAPIError(f"BeyondTrust {what} {date}/{index} failed: {message}")
-    return _Prepend(head, raw)  # already decompressed on the way (Content-Encoding)
-
-
-def _archive_lines(response: t.Any, date: str, index: int) -> t.Iterator[bytes]:
-    source = _archive_source(response, date, index)
-    if isinstance(source, _Prepend):  # plain JSON lines
-        source = _BufferedLines(source)
-    try:
-        for line in source:
-            if line.strip():
-                yield line
-    except (OSError, gzip.BadGzipFile) as exc:
-        if isinstance(exc, BODY_ERRORS):
-            raise
-        raise BeyondTrustAPIError(f"BeyondTrust Archive {date}/{index} is not a valid gzip file ({exc})") from None
-
-
-class _BufferedLines:
-    def __init__(self, source: _Prepend) -> None:
-        self.source = source
-
-    def __iter__(self) -> t.Iterator[bytes]:
-        rest = b""
-        while True:
-            chunk = self.source.read(1 << 16)
-            if not chunk:
-                break
-            rest += chunk
-            *lines, rest = rest.split(b"\n")
-            yield from lines
-        if rest:
-            yield rest
 
 
 #: the keys of a line the tap maps into columns; every other key goes to the row's ``extra``
@@ -593,10 +448,6 @@ def _position(date: str, index: int, line_no: int) -> dict:
 
 def _is_text(value: t.Any) -> bool:
     return value is None or isinstance(value, str)
-
-
-def _parse_date(value: t.Any) -> dt.date:
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 ARCHIVE_CHILD_STREAMS: list[type[ArchiveChildStream]] = [

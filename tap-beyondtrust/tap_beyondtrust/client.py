@@ -139,70 +139,17 @@ def end_bound(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
     return end + dt.timedelta(days=1) if len(str(value).strip()) <= 10 else end
 
 
-def to_epoch(value: dt.datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
-
-
-# ------------------------------------------------------------------ windows
 def period_end(config: t.Mapping[str, t.Any], now: int) -> int:
     """The exclusive end of what a sync reads, in UNIX seconds: ``now`` (the
     sync's start), or the end of end_date if that is earlier (see ``end_bound``)."""
     bound = end_bound(config)
-    return now if bound is None else min(now, to_epoch(bound))
+    return now if bound is None else min(now, int(bound.timestamp()))
 
 
-def first_instant(config: t.Mapping[str, t.Any], now: int) -> dt.datetime:
-    """Where a first sync starts: start_date, or 30 days before the day of ``now``, at midnight UTC."""
-    if config.get("start_date"):
-        return parse_when(config["start_date"])
-    day = dt.datetime.fromtimestamp(now, UTC).date()
-    return dt.datetime.combine(day - dt.timedelta(days=30), dt.time(), UTC)
-
-
-def last_day(config: t.Mapping[str, t.Any], now: int) -> dt.date:
-    """The last UTC date a sync that reads whole days reads: the last that starts before its end."""
-    return dt.datetime.fromtimestamp(period_end(config, now) - 1, UTC).date()
-
-
-class WindowPaginator(BaseAPIPaginator[t.Any]):
-    """Walks a list of request tokens (windows); the current one is the token."""
-
-    def __init__(self, tokens: t.Sequence[t.Any]) -> None:
-        super().__init__(tokens[0] if tokens else None)
-        self.tokens = list(tokens)
-        self.position = 0
-        if not self.tokens:
-            self.advance(None)  # type: ignore[arg-type]  # nothing to read: finished at once
-
-    @override
-    def has_more(self, response: requests.Response | None) -> bool:
-        return self.position + 1 < len(self.tokens)
-
-    @override
-    def get_next(self, response: requests.Response | None) -> t.Any:
-        self.position += 1
-        return self.tokens[self.position]
-
-    @property
-    def next_value(self) -> t.Any:
-        """The token after the current one (None after the last)."""
-        return self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else None
-
-
-def make_windows(lo: int, hi: int, size: int, *, align: int = 0) -> list[tuple[int, int]]:
-    """Windows of ``size`` seconds covering [lo, hi); aligned to ``align`` seconds if set."""
-    if align:
-        lo -= lo % align
-    windows = []
-    while lo < hi:
-        end = min(lo + size, hi)
-        if align:
-            end = min((lo // align + max(size // align, 1)) * align, hi)
-        windows.append((lo, end))
-        lo = end
-    return windows
+def to_epoch(value: dt.datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
 
 
 # ------------------------------------------------------------------ streams

@@ -35,28 +35,15 @@ import time
 import typing as t
 
 import ijson
-from singer_sdk import Stream
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
-from tap_beyondtrust.archives import (
-    BAD,
-    EXTRA,
-    TABLE_CONVERTERS,
-    TABLES,
-    TH_TYPES,
-    _archive_source,
-    _as_object,
-    _parse_date,
-)
-from tap_beyondtrust.client import (
-    BODY_ERRORS,
-    BeyondTrustAPIError,
-    BeyondTrustStream,
-    FastRecordMessages,
-    default_start,
-    fetch_rows,
-)
+from tap_beyondtrust._sdk import increment_state, write_state
+from tap_beyondtrust.archive_reader import ArchiveFile, ArchiveStream, archive_key
+from tap_beyondtrust.archives import BAD, EXTRA, TABLE_CONVERTERS, TABLES, TH_TYPES, _as_object
+from tap_beyondtrust.client import BeyondTrustAPIError
+from tap_beyondtrust.feeds import FedStream
 
 LATEST, DAILY, ALL = "latest", "daily", "all"
 #: days back the latest state archive is looked for (the appliance keeps seven active days)
@@ -75,12 +62,9 @@ def state_mode(config: t.Mapping) -> str:
     return str(config.get("state_archives") or LATEST)
 
 
-class StateChildStream(FastRecordMessages, Stream):
-    """Fed by state_archives; never requests anything itself."""
-
-    parent_stream_type = None  # set below, after StateArchivesStream exists
-    TYPE_CONFORMANCE_LEVEL = BeyondTrustStream.TYPE_CONFORMANCE_LEVEL
-    row_keys: tuple[str, ...] = ("row_key",)
+class StateChildStream(FedStream):
+    """Fed by state_archives (its parent_stream_type, set below); never requests anything itself."""
+    row_keys: t.ClassVar[tuple[str, ...]] = ("row_key",)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,9 +72,6 @@ class StateChildStream(FastRecordMessages, Stream):
             self.primary_keys = self.row_keys
         else:  # history: one row per archive and row
             self.primary_keys = ("archive_date", "archive_index", *self.row_keys)
-
-    def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
 
 
 def _table_stream(table: str, fields: dict[str, str]) -> type[StateChildStream]:
@@ -123,13 +104,12 @@ class StateOtherTablesStream(StateChildStream):
 STATE_TABLE_STREAMS = [_table_stream(table, fields) for table, fields in TABLES.items()]
 
 
-class StateArchivesStream(BeyondTrustStream):
+class StateArchivesStream(ArchiveStream):
     """One record per state archive read; its rows go to the state_* streams."""
 
     name = "state_archives"
-    report = "Archive"
-    primary_keys = ("archive_date", "archive_index")
-    is_sorted = True
+    kind = "state"
+    shape_note = "kept as sent in state_other_tables or in the row's extra (logged once)"
     schema = th.PropertiesList(
         th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
         th.Property("archive_date", th.StringType, required=True),
@@ -149,52 +129,29 @@ class StateArchivesStream(BeyondTrustStream):
         self.mode = state_mode(self.config)
         # latest: a full-table snapshot each sync; daily / all: incremental by archive
         self.replication_key = None if self.mode == LATEST else "archive_key"
-        self._children: dict[str, Stream] = {}
-
-    def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
 
     @property
     def backfill(self) -> bool:
         """An end_date before today: the newest state archive is not this sync's to snapshot."""
-        end = self.config.get("end_date")
-        return bool(end) and _parse_date(end) < dt.datetime.now(dt.timezone.utc).date()
+        return bool(self.config.get("end_date")) and self.last_day() < self.today()
 
     @property
+    @override
     def emit_activate_version_messages(self) -> bool:
         return super().emit_activate_version_messages and not (self.mode == LATEST and self.backfill)
 
-    def _route_targets(self) -> None:
-        self._children = {s.name: s for s in self.child_streams if s.selected}
-        for child in self._children.values():
-            child._write_schema_message()
-
-    def _listing(self, context: t.Any, date: str) -> list[dict]:
-        archives = fetch_rows(self, context, {"generate_report": "ArchiveListing", "date": date},
-                              ("state_archive",), "archives", lambda el: xr.archive_listing_record(el, date))
-        return sorted(archives, key=lambda a: a["index"] or 0)
-
     # ------------------------------------------------------------ which archives
-    def _last_day(self) -> dt.date:
-        last = dt.datetime.now(dt.timezone.utc).date()
-        if self.config.get("end_date"):
-            last = min(last, _parse_date(self.config["end_date"]))
-        return last
-
-    def _first_day(self) -> dt.date:
-        return _parse_date(self.config["start_date"]) if self.config.get("start_date") else default_start().date()
-
     def _latest(self, context: t.Any) -> list[dict]:
         if self.backfill:  # a past snapshot must neither overwrite today's rows nor delete them
             self.logger.info("state_archives=latest reads no state archive in a sync with an end_date before "
                              "today (a backfill); set state_archives to daily or all to read past ones")
             return []
-        day = self._last_day()
-        first = self._first_day()
+        day = self.last_day()
+        first = self.first_day()
         for _ in range(LATEST_LOOKBACK_DAYS):
             if day < first:
                 break
-            archives = self._listing(context, day.isoformat())
+            archives = self.listing(context, day.isoformat())
             if archives:
                 return [archives[-1]]
             day -= dt.timedelta(days=1)
@@ -203,117 +160,75 @@ class StateArchivesStream(BeyondTrustStream):
         return []
 
     def _since_bookmark(self, context: t.Any) -> t.Iterator[dict]:
-        bookmark = self.get_starting_replication_key_value(context)
-        if bookmark and "/" not in str(bookmark):  # no state yet: the SDK hands back start_date
-            bookmark = None
-        done = str(bookmark) if bookmark else ""
-        day = dt.date.fromisoformat(done[:10]) if done else self._first_day()
-        last = self._last_day()
-        today = dt.datetime.now(dt.timezone.utc).date()
+        done = self.bookmark(context)
+        day = dt.date.fromisoformat(done[:10]) if done else self.first_day()
+        last = self.last_day()
+        today = self.today()
         first_listing = True
         while day <= last:
             if self.mode == DAILY and day >= today:
                 break  # today's last archive is not written yet
-            archives = self._listing(context, day.isoformat())
-            if first_listing and done and not any(_key(a) >= done for a in archives):
+            archives = self.listing(context, day.isoformat())
+            if first_listing and done and not any(archive_key(a) >= done for a in archives):
                 self.logger.warning(
                     "State archives after %s are no longer on the appliance (it keeps only the last 7 active "
                     "days). Sync state archives at least weekly.", done)
             first_listing = False
             chosen = archives[-1:] if self.mode == DAILY else archives
             for archive in chosen:
-                if _key(archive) > done:
+                if archive_key(archive) > done:
                     yield archive
             day += dt.timedelta(days=1)
 
     # ------------------------------------------------------------ reading
+    @override
     def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        self._route_targets()
+        snapshot = self.mode == LATEST and self.emit_activate_version_messages
+        # the snapshot's version: its rows carry it, and its ACTIVATE_VERSION ends it
+        version = int(time.time() * 1000) if snapshot else None
+        self.open_targets(version)
         archives: t.Iterable[dict] = self._latest(context) if self.mode == LATEST else self._since_bookmark(context)
         for archive in archives:
-            version = None
-            if self.mode == LATEST and self.emit_activate_version_messages:
-                version = int(time.time() * 1000)
-                for child in self._children.values():
-                    child._stream_version = version
+            date, index = archive["date"], archive["index"]
+            position = {"archive_date": date, "archive_index": index, "archive_time": archive.get("time")}
             tables: dict[str, t.Any] = {}
             rows = 0
-            for rows in self._read_state(context, archive, tables):
-                pass
+            for table, row_key, value in self.download(context, ArchiveFile("state", date, index)):
+                if row_key is None and value is None:  # a table with no data
+                    tables.setdefault(table, None)
+                    continue
+                tables[table] = (tables.get(table) or 0) + 1
+                rows += 1
+                self._route(position, table, row_key, value)
             if version is not None:  # the snapshot is whole: rows not in it are gone
-                for child in self._children.values():
-                    child._write_activate_version_message(version)
-            record = {"archive_key": _key(archive), "archive_date": archive["date"],
-                      "archive_index": archive["index"], "time": archive.get("time"),
-                      "event_archive_index": archive.get("event_archive_index"), "tables": tables,
-                      "rows": rows, "extra": archive.get("extra")}
+                for child in self.targets.values():
+                    child.activate(version)
+            record = {"archive_key": archive_key(archive), "archive_date": date, "archive_index": index,
+                      "time": archive.get("time"), "event_archive_index": archive.get("event_archive_index"),
+                      "tables": tables, "rows": rows, "extra": archive.get("extra")}
             if not self.selected and self.replication_key:
-                self._increment_stream_state(record, context=context)
+                increment_state(self, record, context)
             yield record
             if self.replication_key:
-                self._write_state_message()  # the archive is read: say so before the next one
+                write_state(self)  # the archive is read: say so before the next one
 
-    def _read_state(self, context: t.Any, archive: dict, tables: dict) -> t.Iterator[int]:
-        """Stream one state archive's rows to the child streams; yields the row count as it grows.
-        A body that breaks off is asked again and the rows already written are skipped."""
-        date, index = archive["date"], archive["index"]
-        position = {"archive_date": date, "archive_index": index, "archive_time": archive.get("time")}
-        decorated = self.request_decorator(self._request)
-        tries = self.backoff_max_tries()
-        base = float(self.config.get("retry_backoff_seconds", 2))
-        written = 0
-        for attempt in range(tries):
-            prepared = self.build_prepared_request(
-                method="GET", url=self.get_url(context),
-                params={"generate_report": "Archive", "type": "state", "date": date, "index": index},
-                headers=self.http_headers)
-            response = decorated(prepared, context)
-            seen = 0
-            tables.clear()
-            try:
-                source = _archive_source(response, date, index, "state")
-                for table, row_key, value in state_rows(source, date, index):
-                    if row_key is None and value is None:  # a table with no data
-                        tables.setdefault(table, None)
-                        continue
-                    tables[table] = (tables.get(table) or 0) + 1
-                    seen += 1
-                    if seen <= written:
-                        continue
-                    self._route(position, table, row_key, value)
-                    written = seen
-                    if seen % 10000 == 0:
-                        yield seen
-                yield seen
-                return
-            except (*BODY_ERRORS, OSError) as exc:  # gzip.BadGzipFile is an OSError
-                if not isinstance(exc, BODY_ERRORS):
-                    raise BeyondTrustAPIError(
-                        f"BeyondTrust state Archive {date}/{index} is not a valid gzip file ({exc})") from None
-                if attempt + 1 >= tries:
-                    raise BeyondTrustAPIError(
-                        f"BeyondTrust state Archive {date}/{index}: the download broke off {tries} times "
-                        f"({type(exc).__name__}); the archive was not marked as read") from None
-                wait = base * 2**attempt
-                self.logger.warning("BeyondTrust state Archive %s/%s broke off after %d rows (%s); asking again "
-                                    "in %.2fs", date, index, seen, type(exc).__name__, wait)
-                time.sleep(wait)
-            finally:
-                response.close()
+    @override
+    def units(self, source: t.Any, archive: ArchiveFile) -> t.Iterator[tuple[str, str | None, t.Any]]:
+        return state_rows(source, archive.date, archive.index)
 
     def _route(self, position: dict, table: str, row_key: str | None, value: t.Any) -> None:
         converters = TABLE_CONVERTERS.get(table)
         key = "*" if row_key is None else row_key
         if converters is None or not isinstance(value, dict):
             if converters is not None or row_key is None:
-                self._warn_shape(f"{table} rows that are not an object" if converters is not None
-                                 else f"a {table} table that is not an object of rows")
-            target = self._children.get("state_other_tables")
+                self.warn_shape(f"{table} rows that are not an object" if converters is not None
+                                else f"a {table} table that is not an object of rows")
+            target = self.targets.get("state_other_tables")
             if target is not None:
-                target._write_record_message({**position, "table": table, "row_key": key, "id": xr.as_int(row_key),
-                                              "extra": _as_object(value)})
+                target.feed({**position, "table": table, "row_key": key, "id": xr.as_int(row_key),
+                             "extra": _as_object(value)})
             return
-        target = self._children.get(f"state_{table}")
+        target = self.targets.get(f"state_{table}")
         if target is None:
             return
         record: dict[str, t.Any] = {**position, "row_key": key, "id": xr.as_int(row_key)}
@@ -333,23 +248,11 @@ class StateArchivesStream(BeyondTrustStream):
                     if extra is None:
                         extra = {}
                     extra[name] = field
-                    self._warn_shape(f"{table}.{name} values that are not of the documented type (kept in extra)")
+                    self.warn_shape(f"{table}.{name} values that are not of the documented type (kept in extra)")
                 else:
                     record[name] = converted
         record["extra"] = extra
-        target._write_record_message(record)
-
-    def _warn_shape(self, what: str) -> None:
-        warned = self.__dict__.setdefault("_shape_warnings", set())
-        if what in warned or len(warned) >= 20:
-            return
-        warned.add(what)
-        self.logger.warning("State archives hold %s, which the document does not describe: kept as sent in "
-                            "state_other_tables or in the row's extra (logged once)", what)
-
-
-def _key(archive: dict) -> str:
-    return f"{archive['date']}/{archive['index']:05d}"
+        target.feed(record)
 
 
 def state_rows(source: t.Any, date: str, index: int) -> t.Iterator[tuple[str, str | None, t.Any]]:

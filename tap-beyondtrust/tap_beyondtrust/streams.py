@@ -18,26 +18,28 @@ back) and emit those that have not ended (see ``SessionReportStream``).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import typing as t
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
+from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
+from tap_beyondtrust._sdk import increment_state, write_state
 from tap_beyondtrust.archives import ARCHIVE_CHILD_STREAMS, EventArchivesStream
 from tap_beyondtrust.client import (
     BeyondTrustAPIError,
     BeyondTrustStream,
-    FastRecordMessages,
-    WindowPaginator,
-    default_start,
     fetch_rows,
     iter_elements,
-    make_windows,
+    parse_when,
+    period_end,
     to_epoch,
     unix_iso,
 )
+from tap_beyondtrust.feeds import FedStream
 from tap_beyondtrust.state import STATE_CHILD_STREAMS, StateArchivesStream
+from tap_beyondtrust.windows import WindowPaginator, first_instant, make_windows
 
 DAY = 86400
 #: state key of the unended-session pass: sessions started before it have been checked
@@ -46,7 +48,8 @@ LSIDS_PER_REQUEST = 100
 
 # ------------------------------------------------------------------ schema parts
 ANY_OBJECT = th.ObjectType(additional_properties=True)
-EXTRA = th.Property("extra", ANY_OBJECT, description="Elements and attributes the document does not name, kept as JSON.")
+EXTRA = th.Property("extra", ANY_OBJECT,
+                    description="Elements and attributes the document does not name, kept as JSON.")
 GENERIC_ITEM = th.CustomType({"type": ["object", "string", "array", "null"]})
 
 
@@ -89,21 +92,119 @@ WINDOW_PROPS = (
 
 
 # ------------------------------------------------------------------ windowed base
-class WindowedStream(BeyondTrustStream):
-    """A report asked in ``[lo, lo + duration)`` windows of UNIX seconds."""
+class Window(t.NamedTuple):
+    """``[lo, hi)`` in UNIX seconds: one request's period, the paginator's token."""
 
-    window_param = "end_time"
+    lo: int
+    hi: int
+
+
+def window_range(config: t.Mapping[str, t.Any], bookmark: str | None, now: int) -> tuple[int, int]:
+    """What a windowed stream reads, ``[lo, hi)`` in UNIX seconds, for a sync
+    that starts at ``now``: from the bookmark (less lookback_seconds, in case
+    the appliance's clock runs behind ours; never before start_date), else
+    from start_date (default: 30 days before today); up to ``now`` or end_date."""
+    if bookmark:
+        lo = to_epoch(parse_when(bookmark))
+        if config.get("start_date"):
+            lo = max(lo, to_epoch(parse_when(config["start_date"])))
+        lo -= int(config["lookback_seconds"])
+    else:
+        lo = to_epoch(first_instant(config, now))
+    return lo, period_end(config, now)
+
+
+class WindowedStream(BeyondTrustStream):
+    """A report asked in ``[lo, lo + duration)`` windows of UNIX seconds.
+
+    The windows are the paginator's tokens (``get_new_paginator(context)``):
+    computed once, from the bookmark the state holds when the stream starts,
+    the config, and the sync's start (``started_at``, taken when the stream is
+    built; windows end there or at end_date). ``report_params(context, token)``
+    depends on nothing else. The bookmark is the window: it moves to a
+    window's end once the window has been read whole (a STATE message then),
+    and stays at the window's start while it is read (see ``hold``)."""
+
+    window_param: t.ClassVar[str] = "end_time"
     #: the document's optional filters of this report: setting -> request parameter (sent only when set)
     filters: t.ClassVar[dict[str, str]] = {}
-    align = 0  # seconds windows are aligned to (and the bookmark floored to)
-    fixed_window = 0  # seconds; 0: the window_days setting
+    align: t.ClassVar[int] = 0  # seconds windows are aligned to (and the bookmark floored to)
+    fixed_window: t.ClassVar[int] = 0  # seconds; 0: the window_days setting
     is_sorted = True
     check_sorted = False  # the bookmark is the window (see module doc)
+    #: STATE messages only between windows: singer-sdk's every-N-records one
+    #: would carry a bookmark inside the window being read
+    STATE_MSG_FREQUENCY = 1 << 62
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._window_lo: int | None = None
-        self._holding = False  # rows outside the windows: the bookmark does not move
+        #: the sync's start: what it reads ends here (or at end_date)
+        self.started_at = int(time.time())
+
+    @property
+    def end(self) -> int:
+        return period_end(self.config, self.started_at)
+
+    def window_size(self) -> int:
+        return self.fixed_window or int(self.config["window_days"]) * DAY
+
+    def windows(self, context: t.Any) -> list[Window]:
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value") if state.get("replication_key") == self.replication_key \
+            else None
+        lo, hi = window_range(self.config, bookmark, self.started_at)
+        return [Window(*w) for w in make_windows(lo, hi, self.window_size(), align=self.align)]
+
+    def window_tokens(self, window: Window) -> list[t.Any]:
+        """The requests of one window (their tokens, each with ``lo`` and ``hi``)."""
+        return [window]
+
+    @override
+    def get_new_paginator(self, context: t.Any = None) -> WindowPaginator:
+        return WindowPaginator([token for window in self.windows(context) for token in self.window_tokens(window)])
+
+    @override
+    def request_records(self, context: t.Any) -> t.Iterable[dict]:
+        paginator = self.get_new_paginator(context)
+        while not paginator.finished:
+            token = paginator.current_value
+            yield from self.hold(context, token.lo, self.read_report(context, token))
+            following = paginator.next_value
+            if following is None or (following.lo, following.hi) != (token.lo, token.hi):
+                # the window is read whole: the bookmark moves to its end, and says so
+                increment_state(self, {str(self.replication_key): unix_iso(token.hi)}, context)
+                write_state(self)
+            paginator.advance(None)  # type: ignore[arg-type]
+
+    def hold(self, context: t.Any, at: int | str | None, records: t.Iterable[dict]) -> t.Iterator[dict]:
+        """``records``, with the bookmark kept at ``at`` (a UNIX second or the value
+        itself) while they are read: singer-sdk advances it to each record's value
+        (it has no public hook for a bookmark that is not a record's), and
+        rows inside a window are not sorted. It is put back as soon as the SDK
+        hands control back, before the next row is read."""
+        if not self.selected:  # the SDK advances nothing
+            yield from records
+            return
+        state = self.get_context_state(context)
+        held = {"replication_key": self.replication_key,
+                "replication_key_value": unix_iso(at) if isinstance(at, int) else at}
+        for record in records:
+            yield record
+            state.update(held)
+
+    def extra_params(self, context: t.Any) -> dict:
+        return self.filter_params()
+
+    def filter_params(self) -> dict:
+        config = self.config
+        return {param: config[setting] for setting, param in self.filters.items()
+                if config.get(setting) is not None}
+
+    @override
+    def report_params(self, context: t.Any, window: t.Any) -> dict:
+        lo, hi = window
+        return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
+                **self.extra_params(context)}
 
     def window_records(self, response: t.Any, window: t.Any, tag: str, list_tag: str,
                        build: t.Callable[[t.Any], dict]) -> t.Iterator[dict]:
@@ -114,65 +215,8 @@ class WindowedStream(BeyondTrustStream):
             record.update(fields)
             yield record
 
-    def windows(self, context: t.Any) -> list[tuple[int, int]]:
-        start = self.get_starting_timestamp(context)
-        lo = to_epoch(start) if start else to_epoch(configured_start(self.config))
-        if self.get_context_state(context).get("replication_key_value"):
-            # from a bookmark: re-read a little, in case the appliance's clock runs behind ours
-            lo -= int(self.config.get("lookback_seconds", 60))
-        size = self.fixed_window or int(self.config.get("window_days", 1)) * DAY
-        return make_windows(lo, self.sync_end(), size, align=self.align)
 
-    def request_records(self, context: t.Any) -> t.Iterable[dict]:
-        paginator = WindowPaginator(self.windows(context))
-        while not paginator.finished:
-            window = paginator.current_value
-            self._window_lo = window[0]
-            yield from self.read_window(context, window)
-            self._window_lo = None
-            super()._increment_stream_state({self.replication_key: unix_iso(window[1])}, context=context)
-            self._write_state_message()
-            paginator.advance(None)  # type: ignore[arg-type]
-
-    def _increment_stream_state(self, latest_record: dict, *, context: t.Any = None) -> None:
-        if self._holding:
-            return
-        if self._window_lo is not None:  # mid-window: the bookmark stays at the window's start
-            latest_record = {self.replication_key: unix_iso(self._window_lo)}
-        super()._increment_stream_state(latest_record, context=context)
-
-    def read_window(self, context: t.Any, window: tuple[int, int]) -> t.Iterator[dict]:
-        return self.read_report(context, window)
-
-    def extra_params(self, context: t.Any) -> dict:
-        return self.filter_params()
-
-    def filter_params(self) -> dict:
-        config = self.config
-        return {param: config[setting] for setting, param in self.filters.items()
-                if config.get(setting) is not None}
-
-    def report_params(self, context: t.Any, window: t.Any) -> dict:
-        lo, hi = window
-        return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
-                **self.extra_params(context)}
-
-
-def configured_start(config: t.Mapping) -> dt.datetime:
-    return _parse_dt(config["start_date"]) if config.get("start_date") else default_start()
-
-
-def _parse_dt(value: t.Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        text = str(value)
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text or " " in text \
-            else dt.datetime.combine(dt.date.fromisoformat(text[:10]), dt.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
-def _window_fields(window: tuple[int, int]) -> dict:
+def _window_fields(window: t.Any) -> dict:
     return {"window_start": unix_iso(window[0]), "window_end": unix_iso(window[1])}
 
 
@@ -225,50 +269,65 @@ class SessionReportStream(WindowedStream):
     sessions that ended come through the end_time windows only.
     """
 
+    @override
     def request_records(self, context: t.Any) -> t.Iterable[dict]:
         yield from super().request_records(context)
         yield from self.unended_records(context)
 
     def unended_range(self, context: t.Any) -> tuple[int, int] | None:
-        hi = self.sync_end()
-        start = to_epoch(configured_start(self.config))
-        checked = self.get_context_state(context).get(UNENDED_KEY)
-        if checked:
-            days = int(self.config.get("unended_session_days", 3))
-            lookback = int(self.config.get("lookback_seconds", 60))
-            lo = max(min(hi - days * DAY, to_epoch(_parse_dt(checked)) - lookback), start)
-        else:
-            lo = start
-        return (lo, hi) if lo < hi else None
+        return unended_range(self.config, self.get_context_state(context).get(UNENDED_KEY), self.started_at)
+
+    def unended_windows(self, context: t.Any) -> list[StartedWindow]:
+        """The start_time windows of the unended pass."""
+        span = self.unended_range(context)
+        return [] if span is None else [StartedWindow(*w) for w in make_windows(*span, self.window_size())]
 
     def unended_records(self, context: t.Any) -> t.Iterator[dict]:
-        span = self.unended_range(context)
-        if span is None:
+        windows = self.unended_windows(context)
+        if not windows:
             return
-        lo, hi = span
-        ended = set(fetch_rows(self, context, {"generate_report": "SupportSessionListing", "end_time": lo,
-                                               "duration": 0},
+        ended = set(fetch_rows(self, context, ended_since_params(windows[0].lo),
                                ("session_summary",), "session_summary_list", _lsid_of))
-        size = int(self.config.get("window_days", 1)) * DAY
         state = self.get_context_state(context)
-        self._holding = True
-        try:
-            for window in make_windows(lo, hi, size):
-                started = fetch_rows(
-                    self, context, {"generate_report": "SupportSessionListing", "start_time": window[0],
-                                    "duration": window[1] - window[0]},
-                    ("session_summary",), "session_summary_list",
-                    lambda el: None if el.get("lsid") in ended else xr.listing_record(el))
-                yield from self.unended_rows(context, window, [row for row in started if row and row["lsid"]])
-                state[UNENDED_KEY] = unix_iso(window[1])
-                self.state_manager.is_flushed = False
-                self._write_state_message()
-        finally:
-            self._holding = False
+        bookmark = state.get("replication_key_value")  # these rows are not in the windows: it stays
+        for window in windows:
+            started = fetch_rows(
+                self, context, started_params(window), ("session_summary",), "session_summary_list",
+                lambda el: None if el.get("lsid") in ended else xr.listing_record(el))
+            listed = [row for row in started if row and row["lsid"]]
+            yield from self.hold(context, bookmark, self.unended_rows(context, window, listed))
+            state[UNENDED_KEY] = unix_iso(window.hi)
+            self.state_manager.is_flushed = False  # a change to the state that no record made
+            write_state(self)
 
-    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+    def unended_rows(self, context: t.Any, window: StartedWindow, listed: list[dict]) -> t.Iterator[dict]:
         """Records of the sessions of ``window`` that had not ended (their listing rows given)."""
         raise NotImplementedError
+
+
+def unended_range(config: t.Mapping[str, t.Any], checked: str | None, now: int) -> tuple[int, int] | None:
+    """The sessions' start times the unended pass looks at, for a sync that
+    starts at ``now``: from the last pass (``checked``, less lookback_seconds)
+    and at least unended_session_days back, never before start_date; on the
+    first sync, from start_date. None: nothing to look at."""
+    hi = period_end(config, now)
+    start = to_epoch(first_instant(config, now))
+    if checked:
+        back = hi - int(config["unended_session_days"]) * DAY
+        lo = max(min(back, to_epoch(parse_when(checked)) - int(config["lookback_seconds"])), start)
+    else:
+        lo = start
+    return (lo, hi) if lo < hi else None
+
+
+def ended_since_params(lo: int) -> dict[str, t.Any]:
+    """SupportSessionListing of the sessions that ended from ``lo`` on (duration 0: up to now)."""
+    return {"generate_report": "SupportSessionListing", "end_time": lo, "duration": 0}
+
+
+def started_params(window: StartedWindow) -> dict[str, t.Any]:
+    """SupportSessionListing of the sessions started in a window."""
+    return {"generate_report": "SupportSessionListing", "start_time": window.lo, "duration": window.hi - window.lo}
 
 
 def _lsid_of(el: t.Any) -> str | None:
@@ -323,34 +382,38 @@ class SupportSessionsStream(SessionReportStream):
 
     name = "support_sessions"
     report = "SupportSession"
-    filters = {"support_session_limit": "limit"}
+    filters: t.ClassVar[dict[str, str]] = {"support_session_limit": "limit"}
     primary_keys = ("lsid",)
     replication_key = "end_time"
     schema = SESSION_SCHEMA
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._events: Stream | None = None
+        self._events: FedStream | None = None
 
+    @override
     def request_records(self, context: t.Any) -> t.Iterable[dict]:
-        self._events = next((s for s in self.child_streams if s.selected), None)
+        self._events = next((s for s in self.child_streams if s.selected and isinstance(s, FedStream)), None)
         if self._events is not None:
-            self._events._write_schema_message()
+            self._events.open_feed()
         yield from super().request_records(context)
 
+    @override
     def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict]:
         return iter(())  # the events are handed over in post_process, not synced per session
 
-    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+    @override
+    def unended_rows(self, context: t.Any, window: StartedWindow, listed: list[dict]) -> t.Iterator[dict]:
         if not listed:
             return
         if self.filter_params():  # limit is ignored with lsids: the window's started sessions, limited
-            yield from self.read_report(context, StartedWindow(*window))
+            yield from self.read_report(context, window)
             return
         lsids = [row["lsid"] for row in listed]
         for k in range(0, len(lsids), LSIDS_PER_REQUEST):
             yield from self.read_report(context, SessionIds(",".join(lsids[k:k + LSIDS_PER_REQUEST])))
 
+    @override
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         if isinstance(window, SessionIds):
             return {"generate_report": self.report, "lsids": window.lsids}
@@ -359,6 +422,7 @@ class SupportSessionsStream(SessionReportStream):
                     **self.filter_params()}
         return super().report_params(context, window)
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         with_events = self._events is not None
         # one that ended since comes via end_time windows
@@ -373,12 +437,13 @@ class SupportSessionsStream(SessionReportStream):
                     for seq, ev in enumerate(el.iterfind(SESSION_EVENTS_PATH), start=1)]
             yield record
 
+    @override
     def post_process(self, row: dict, context: t.Any = None) -> dict | None:
         # runs once per record kept (never for rows skipped after a retried answer)
         events = row.pop(EVENTS_KEY, None)
         if events and self._events is not None:
             for event in events:
-                self._events._write_record_message(event)
+                self._events.feed(event)
         return row
 
 
@@ -415,7 +480,7 @@ EVENT_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class SupportSessionEventsStream(FastRecordMessages, Stream):
+class SupportSessionEventsStream(FedStream):
     """The session_details events of SupportSession, one record per event: fed by
     support_sessions from the same answer, kept incremental by its windows."""
 
@@ -423,10 +488,6 @@ class SupportSessionEventsStream(FastRecordMessages, Stream):
     parent_stream_type = SupportSessionsStream
     primary_keys = ("lsid", "seq")
     schema = EVENT_SCHEMA
-    TYPE_CONFORMANCE_LEVEL = WindowedStream.TYPE_CONFORMANCE_LEVEL
-
-    def get_records(self, context: t.Any) -> t.Iterable[dict]:
-        return iter(())
 
 
 class SupportSessionListingStream(SessionReportStream):
@@ -445,10 +506,12 @@ class SupportSessionListingStream(SessionReportStream):
         *WINDOW_PROPS, EXTRA,
     ).to_dict()
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         return self.window_records(response, window, "session_summary", "session_summary_list", xr.listing_record)
 
-    def unended_rows(self, context: t.Any, window: tuple[int, int], listed: list[dict]) -> t.Iterator[dict]:
+    @override
+    def unended_rows(self, context: t.Any, window: StartedWindow, listed: list[dict]) -> t.Iterator[dict]:
         fields = _window_fields(window)  # the start_time window they were listed in
         for record in listed:
             record.update(fields)
@@ -484,12 +547,15 @@ class SupportSessionSummaryStream(WindowedStream):
     ).to_dict()
 
     @property
+    @override
     def partitions(self) -> list[dict]:
         return [{"report_type": kind} for kind in SUMMARY_REPORT_TYPES]
 
+    @override
     def extra_params(self, context: t.Any) -> dict:
         return {"report_type": context["report_type"]}
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         period = {"report_type": context["report_type"], "period_start": unix_iso(window[0]),
                   "period_end": unix_iso(window[0] + DAY)}
@@ -535,7 +601,7 @@ class CustomerExitSurveysStream(WindowedStream):
     replication_key = "window_end"
     schema = SURVEY_SCHEMA
 
-    filters = {"survey_site_id": "site_id"}
+    filters: t.ClassVar[dict[str, str]] = {"survey_site_id": "site_id"}
 
     def survey_passes(self) -> list[tuple[str, str]]:
         """(report_type, id) asked per window: one representative or team when a setting names it."""
@@ -545,21 +611,43 @@ class CustomerExitSurveysStream(WindowedStream):
             return [("team", str(self.config["survey_team_id"]))]
         return [("rep", "all"), ("team", "all")]
 
-    def read_window(self, context: t.Any, window: tuple[int, int]) -> t.Iterator[dict]:
-        seen: set[str | None] = set()
-        for report_type, who in self.survey_passes():
-            for record in self.read_report(context, (window[0], window[1], report_type, who)):
-                if record["lsid"] not in seen:
-                    seen.add(record["lsid"])
-                    yield record
+    @override
+    def window_tokens(self, window: Window) -> list[t.Any]:
+        return [SurveyRequest(window.lo, window.hi, kind, who) for kind, who in self.survey_passes()]
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the window being read, and the lsids its passes gave so far
+        self._seen: tuple[tuple[int, int], set[str | None]] = ((0, 0), set())
+
+    @override
+    def read_report(self, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        """A pass's surveys, but those an earlier pass of the same window gave."""
+        if self._seen[0] != (window.lo, window.hi):
+            self._seen = ((window.lo, window.hi), set())
+        seen = self._seen[1]
+        for record in super().read_report(context, window):
+            if record["lsid"] not in seen:
+                seen.add(record["lsid"])
+                yield record
+
+    @override
     def report_params(self, context: t.Any, window: t.Any) -> dict:
-        lo, hi, report_type, who = window
-        return {"generate_report": self.report, self.window_param: lo, "duration": hi - lo,
-                "report_type": report_type, "id": who, **self.filter_params()}
+        return {"generate_report": self.report, self.window_param: window.lo, "duration": window.hi - window.lo,
+                "report_type": window.report_type, "id": window.who, **self.filter_params()}
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         return self.window_records(response, window, "exit_survey", "exit_survey_list", xr.survey_record)
+
+
+class SurveyRequest(t.NamedTuple):
+    """One pass of a survey window: ``report_type`` and ``id``."""
+
+    lo: int
+    hi: int
+    report_type: str
+    who: str
 
 
 class RepExitSurveysStream(CustomerExitSurveysStream):
@@ -572,8 +660,8 @@ class SupportTeamsStream(WindowedStream):
 
     name = "support_teams"
     report = "SupportTeam"
-    filters = {"team_id": "team_id"}
-    window_param = "start_time"
+    filters: t.ClassVar[dict[str, str]] = {"team_id": "team_id"}
+    window_param: t.ClassVar[str] = "start_time"
     primary_keys = ("id",)
     replication_key = "window_end"
     schema = th.PropertiesList(
@@ -584,6 +672,7 @@ class SupportTeamsStream(WindowedStream):
         *WINDOW_PROPS, EXTRA,
     ).to_dict()
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         fields = _window_fields(window)
         for el in iter_elements(response, ("team_activity",), self.report, "team_activity_list"):
@@ -606,15 +695,43 @@ EVENT_ID = th.Property("event_id", th.StringType, required=True,
                                    "team's or Jump Group's current name) plus its repeat count.")
 
 
-class TeamActivityStream(WindowedStream):
+class EventReportStream(WindowedStream):
+    """A report of events the API gives no id, by start_time windows: one
+    record per ``event_tag`` element, keyed by ``event_id`` (see ``_Occurrences``)."""
+
+    window_param: t.ClassVar[str] = "start_time"
+    primary_keys = ("event_id",)
+    replication_key = "timestamp"
+    #: the row element and the answer's root
+    event_tag: t.ClassVar[str] = ""
+    list_tag: t.ClassVar[str] = ""
+
+    def event_record(self, el: t.Any) -> dict | None:
+        """The record of one event element (None: not an event of this stream)."""
+        raise NotImplementedError
+
+    def stable(self, record: dict) -> dict:
+        """The part of a record its event_id digests: all of it, unless a name may change later."""
+        return record
+
+    @override
+    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
+        keys = _Occurrences(self.stable)
+        for el in iter_elements(response, (self.event_tag,), self.report, self.list_tag):
+            record = self.event_record(el)
+            if record is not None:
+                record["event_id"] = keys.key(record)
+                yield record
+
+
+class TeamActivityStream(EventReportStream):
     """SupportTeam's events, one record per event."""
 
     name = "team_activity"
     report = "SupportTeam"
-    filters = {"team_id": "team_id"}
-    window_param = "start_time"
-    primary_keys = ("event_id",)
-    replication_key = "timestamp"
+    filters: t.ClassVar[dict[str, str]] = {"team_id": "team_id"}
+    event_tag = "event"
+    list_tag = "team_activity_list"
     schema = th.PropertiesList(
         EVENT_ID,
         th.Property("team_id", th.IntegerType),
@@ -631,39 +748,30 @@ class TeamActivityStream(WindowedStream):
         EXTRA,
     ).to_dict()
 
-    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        keys = _Occurrences(_without_team_name)
-        activity_tag = f"{{{xr.NS}}}team_activity"
-        for el in iter_elements(response, ("event",), self.report, "team_activity_list"):
-            events = el.getparent()
-            activity = events.getparent() if events is not None else None
-            if activity is None or activity.tag != activity_tag:
-                continue
-            record = xr.team_event_record(el, xr.as_int(activity.get("id")), activity.get("name"))
-            record["event_id"] = keys.key(record)
-            yield record
+    @override
+    def event_record(self, el: t.Any) -> dict | None:
+        events = el.getparent()
+        activity = events.getparent() if events is not None else None
+        if activity is None or activity.tag != TEAM_ACTIVITY_TAG:
+            return None
+        return xr.team_event_record(el, xr.as_int(activity.get("id")), activity.get("name"))
+
+    @override
+    def stable(self, record: dict) -> dict:
+        """The team's name "as it currently appears" (the document): its id stays."""
+        return {k: v for k, v in record.items() if k != "team_name"}
 
 
-def _without_team_name(record: dict) -> dict:
-    """The team's name "as it currently appears" (the document): its id stays."""
-    return {k: v for k, v in record.items() if k != "team_name"}
+TEAM_ACTIVITY_TAG = f"{{{xr.NS}}}team_activity"
 
 
-def _without_group_name(record: dict) -> dict:
-    """A Jump Group's name (a personal one is its owner's display name): its type and id stay."""
-    group = record.get("jump_group")
-    if not group:
-        return record
-    return {**record, "jump_group": {k: v for k, v in group.items() if k != "name"}}
-
-
-class JumpItemsStream(WindowedStream):
+class JumpItemsStream(EventReportStream):
     name = "jump_items"
     report = "JumpItem"
-    filters = {"jump_group": "jump_group", "jump_item": "jump_item", "jump_performed_by": "performed_by"}
-    window_param = "start_time"
-    primary_keys = ("event_id",)
-    replication_key = "timestamp"
+    filters: t.ClassVar[dict[str, str]] = {
+        "jump_group": "jump_group", "jump_item": "jump_item", "jump_performed_by": "performed_by"}
+    event_tag = "jump_item_event"
+    list_tag = "jump_item_event_list"
     schema = th.PropertiesList(
         EVENT_ID,
         th.Property("timestamp", th.DateTimeType),
@@ -677,21 +785,25 @@ class JumpItemsStream(WindowedStream):
         EXTRA,
     ).to_dict()
 
-    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        keys = _Occurrences(_without_group_name)
-        for el in iter_elements(response, ("jump_item_event",), self.report, "jump_item_event_list"):
-            record = xr.jump_item_record(el)
-            record["event_id"] = keys.key(record)
-            yield record
+    @override
+    def event_record(self, el: t.Any) -> dict | None:
+        return xr.jump_item_record(el)
+
+    @override
+    def stable(self, record: dict) -> dict:
+        """A Jump Group's name (a personal one is its owner's display name): its type and id stay."""
+        group = record.get("jump_group")
+        if not group:
+            return record
+        return {**record, "jump_group": {k: v for k, v in group.items() if k != "name"}}
 
 
-class VaultAccountActivityStream(WindowedStream):
+class VaultAccountActivityStream(EventReportStream):
     name = "vault_account_activity"
     report = "VaultAccountActivity"
-    filters = {"vault_limit": "limit"}
-    window_param = "start_time"
-    primary_keys = ("event_id",)
-    replication_key = "timestamp"
+    filters: t.ClassVar[dict[str, str]] = {"vault_limit": "limit"}
+    event_tag = "vault_account_activity"
+    list_tag = "vault_account_activity_list"
     schema = th.PropertiesList(
         EVENT_ID,
         th.Property("timestamp", th.DateTimeType),
@@ -705,13 +817,9 @@ class VaultAccountActivityStream(WindowedStream):
         EXTRA,
     ).to_dict()
 
-    def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
-        keys = _Occurrences()
-        for el in iter_elements(response, ("vault_account_activity",), self.report,
-                                 "vault_account_activity_list"):
-            record = xr.vault_record(el)
-            record["event_id"] = keys.key(record)
-            yield record
+    @override
+    def event_record(self, el: t.Any) -> dict | None:
+        return xr.vault_record(el)
 
 
 class LicenseUsageStream(BeyondTrustStream):
@@ -739,32 +847,28 @@ class LicenseUsageStream(BeyondTrustStream):
         EXTRA,
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the sync's start: what it reads ends here (or at end_date)
+        self.started_at = int(time.time())
+
     @property
     def group_by(self) -> str:
-        return self.config.get("license_group_by", "day")
+        return str(self.config["license_group_by"])
 
+    @override
     def request_records(self, context: t.Any) -> t.Iterable[dict]:
-        bookmark = self.get_context_state(context).get("replication_key_value")
-        if bookmark:  # the start of the latest period read: it is read again, whole
-            lo = to_epoch(_parse_dt(bookmark))
-        else:  # the appliance's offset is not known yet: the first period may be partial
-            start = configured_start(self.config).astimezone(dt.timezone.utc)
-            start = start.replace(minute=0, second=0, microsecond=0)
-            if self.group_by in ("day", "month"):
-                start = start.replace(hour=0)
-            if self.group_by == "month":
-                start = start.replace(day=1)
-            lo = to_epoch(start)
-        end = self.sync_end()
-        if lo >= end:
-            return
-        duration = 0 if not self.config.get("end_date") else end - lo
-        yield from self.read_report(context, (lo, duration))
+        period = license_period(self.config, self.get_context_state(context).get("replication_key_value"),
+                                self.started_at)
+        if period is not None:
+            yield from self.read_report(context, period)
 
+    @override
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         return {"generate_report": self.report, "start_time": window[0], "duration": window[1],
                 "group_by": self.group_by}
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         for el in iter_elements(response, ("license_time_interval",), self.report, "license_usage"):
             record = xr.license_interval_record(el, self.group_by)
@@ -794,13 +898,36 @@ class ArchiveListingStream(WindowedStream):
         EXTRA,
     ).to_dict()
 
+    @override
     def report_params(self, context: t.Any, window: t.Any) -> dict:
         return {"generate_report": self.report, "date": _day(window[0])}
 
+    @override
     def rows(self, response: t.Any, context: t.Any, window: t.Any) -> t.Iterator[dict]:
         date = _day(window[0])
         for el in iter_elements(response, ("state_archive", "event_archive"), self.report, "archives"):
             yield xr.archive_listing_record(el, date)
+
+
+def license_period(config: t.Mapping[str, t.Any], bookmark: str | None, now: int) -> tuple[int, int] | None:
+    """LicenseUsage's one request, ``(start_time, duration)``, for a sync that
+    starts at ``now``: from the bookmark (the start of the latest period read:
+    it is read again, whole), else from start_date floored to the period (the
+    appliance's offset is not known yet: the first period may be partial); a
+    duration of 0 (up to now) unless end_date is set. None: nothing to read."""
+    if bookmark:
+        lo = to_epoch(parse_when(bookmark))
+    else:
+        start = first_instant(config, now).astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        if config["license_group_by"] in ("day", "month"):
+            start = start.replace(hour=0)
+        if config["license_group_by"] == "month":
+            start = start.replace(day=1)
+        lo = to_epoch(start)
+    end = period_end(config, now)
+    if lo >= end:
+        return None
+    return lo, (end - lo if config.get("end_date") else 0)
 
 
 def _day(ts: int) -> str:

@@ -100,7 +100,12 @@ def entity(el: t.Any, *int_attrs: str) -> dict:
 
 
 def children_text(el: t.Any) -> dict[str, str | None]:
-    return {local(c): text(c) for c in el if local(c)}
+    out: dict[str, str | None] = {}
+    for c in el:
+        name = local(c)
+        if name:
+            out[name] = text(c)
+    return out
 
 
 def decode_body(encoded: str | None) -> str | None:
@@ -116,47 +121,42 @@ def decode_body(encoded: str | None) -> str | None:
 
 
 # ------------------------------------------------------------------ shared parts
-CUSTOMER_INT = {"primary_cust"}
-REP_INT = {"display_number", "session_owner", "primary_rep", "seconds_involved", "invited"}
+CUSTOMER_TEXT = frozenset(("username", "public_ip", "private_ip", "hostname", "os"))
+CUSTOMER_INT = frozenset(("primary_cust",))
+REP_TEXT = frozenset(("username", "display_name", "public_display_name", "private_display_name",
+                      "public_ip", "private_ip", "hostname", "os"))
+REP_INT = frozenset(("display_number", "session_owner", "primary_rep", "seconds_involved", "invited"))
+
+
+def _participant(el: t.Any, out: dict[str, t.Any], texts: frozenset[str], ints: frozenset[str], *,
+                 info: bool = False) -> dict:
+    """A customer or representative element: its documented children as text or
+    integers (``info`` as its children's text), any other child in ``extra``."""
+    extra = {}
+    for c in el:
+        name = local(c)
+        if name is None:
+            continue
+        if name in texts:
+            out[name] = text(c)
+        elif name in ints:
+            out[name] = as_int(text(c))
+        elif info and name == "info":
+            out["info"] = children_text(c)
+        else:
+            extra[name] = generic(c)
+    if extra:
+        out["extra"] = extra
+    return out
 
 
 def customer(el: t.Any) -> dict:
-    out: dict[str, t.Any] = {"gsnumber": as_int(el.get("gsnumber"))}
-    extra = {}
-    for c in el:
-        name = local(c)
-        if name is None:
-            continue
-        if name == "info":
-            out["info"] = children_text(c)
-        elif name in ("username", "public_ip", "private_ip", "hostname", "os"):
-            out[name] = text(c)
-        elif name in CUSTOMER_INT:
-            out[name] = as_int(text(c))
-        else:
-            extra[name] = generic(c)
-    if extra:
-        out["extra"] = extra
-    return out
+    return _participant(el, {"gsnumber": as_int(el.get("gsnumber"))}, CUSTOMER_TEXT, CUSTOMER_INT, info=True)
 
 
 def representative(el: t.Any) -> dict:
-    out: dict[str, t.Any] = {"gsnumber": as_int(el.get("gsnumber")), "id": as_int(el.get("id"))}
-    extra = {}
-    for c in el:
-        name = local(c)
-        if name is None:
-            continue
-        if name in REP_INT:
-            out[name] = as_int(text(c))
-        elif name in ("username", "display_name", "public_display_name", "private_display_name",
-                      "public_ip", "private_ip", "hostname", "os"):
-            out[name] = text(c)
-        else:
-            extra[name] = generic(c)
-    if extra:
-        out["extra"] = extra
-    return out
+    return _participant(el, {"gsnumber": as_int(el.get("gsnumber")), "id": as_int(el.get("id"))},
+                        REP_TEXT, REP_INT)
 
 
 def team(el: t.Any) -> dict:
@@ -259,7 +259,20 @@ def session_record(el: t.Any) -> dict:
     return rec
 
 
-EVENT_TEXT = {"body", "filename"}
+BODY_TAGS = frozenset(("body", "encoded_body"))
+
+
+def chat_body(rec: dict[str, t.Any], name: str, el: t.Any) -> None:
+    """A chat event's ``<body>``, or its base64 ``<encoded_body>`` (kept as sent, and decoded)."""
+    if name == "body":
+        rec["body"] = el.text
+        rec["body_was_encoded"] = False
+    else:
+        rec["body"] = decode_body(el.text)
+        rec["body_was_encoded"] = True
+        rec["encoded_body"] = text(el)
+
+
 
 
 def session_event_record(el: t.Any, lsid: str | None, seq: int, session_end: str | None) -> dict:
@@ -277,13 +290,8 @@ def session_event_record(el: t.Any, lsid: str | None, seq: int, session_end: str
             continue
         if name in ("performed_by", "destination"):
             rec[name] = entity(c, "gsnumber")
-        elif name == "body":
-            rec["body"] = c.text
-            rec["body_was_encoded"] = False
-        elif name == "encoded_body":
-            rec["body"] = decode_body(c.text)
-            rec["body_was_encoded"] = True
-            rec["encoded_body"] = text(c)
+        elif name in BODY_TAGS:
+            chat_body(rec, name, c)
         elif name == "filename":
             rec["filename"] = text(c)
         elif name == "filesize":
@@ -397,13 +405,8 @@ def team_event_record(el: t.Any, team_id: int | None, team_name: str | None) -> 
             rec[name] = files_of(c)
         elif name == "data":
             rec[name] = data_values(c)
-        elif name == "body":
-            rec["body"] = c.text
-            rec["body_was_encoded"] = False
-        elif name == "encoded_body":
-            rec["body"] = decode_body(c.text)
-            rec["body_was_encoded"] = True
-            rec["encoded_body"] = text(c)
+        elif name in BODY_TAGS:
+            chat_body(rec, name, c)
         else:
             extra[name] = generic(c)
     rec["extra"] = extra or None
