@@ -18,6 +18,7 @@ import time
 import typing as t
 from dataclasses import dataclass
 
+from singer_sdk import typing as th
 from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
@@ -27,6 +28,14 @@ from tap_beyondtrust.windows import first_instant, last_day
 
 #: kinds of unexpected shapes warned about, at most, per sync
 MAX_SHAPE_WARNINGS = 20
+#: the properties that name an archive in the record of an archive read
+ARCHIVE_ID = (
+    th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
+    th.Property("archive_date", th.StringType, required=True),
+    th.Property("archive_index", th.IntegerType, required=True),
+)
+LISTING_EXTRA = th.Property("extra", th.ObjectType(additional_properties=True),
+                            description="Elements of the archive's ArchiveListing entry the document does not name.")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust._sdk import increment_state, write_state
-from tap_beyondtrust.archive_reader import ArchiveFile, ArchiveStream, source_lines
+from tap_beyondtrust.archive_reader import ARCHIVE_ID, LISTING_EXTRA, ArchiveFile, ArchiveStream, source_lines
 from tap_beyondtrust.client import unix_iso, utc_iso
 from tap_beyondtrust.feeds import FedStream
 
@@ -216,14 +216,11 @@ class EventArchivesStream(ArchiveStream):
     shape_note = "kept as sent in archive_other_events or in the row's extra (logged once)"
     replication_key = "archive_key"
     schema = th.PropertiesList(
-        th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
-        th.Property("archive_date", th.StringType, required=True),
-        th.Property("archive_index", th.IntegerType, required=True),
+        *ARCHIVE_ID,
         th.Property("time", th.DateTimeType),
         th.Property("end_time", th.DateTimeType),
         th.Property("lines", th.IntegerType, description="Events (lines) in the archive."),
-        th.Property("extra", th.ObjectType(additional_properties=True),
-                    description="Elements of the archive's ArchiveListing entry the document does not name."),
+        LISTING_EXTRA,
     ).to_dict()
 
     @override

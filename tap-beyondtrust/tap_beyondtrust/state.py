@@ -40,7 +40,7 @@ from typing_extensions import override
 
 from tap_beyondtrust import xmlrows as xr
 from tap_beyondtrust._sdk import increment_state, write_state
-from tap_beyondtrust.archive_reader import ArchiveFile, ArchiveStream, archive_key
+from tap_beyondtrust.archive_reader import ARCHIVE_ID, LISTING_EXTRA, ArchiveFile, ArchiveStream, archive_key
 from tap_beyondtrust.archives import BAD, EXTRA, TABLE_CONVERTERS, TABLES, TH_TYPES, _as_object
 from tap_beyondtrust.client import BeyondTrustAPIError
 from tap_beyondtrust.feeds import FedStream
@@ -111,17 +111,14 @@ class StateArchivesStream(ArchiveStream):
     kind = "state"
     shape_note = "kept as sent in state_other_tables or in the row's extra (logged once)"
     schema = th.PropertiesList(
-        th.Property("archive_key", th.StringType, required=True, description="<date>/<index, 5 digits>: the bookmark."),
-        th.Property("archive_date", th.StringType, required=True),
-        th.Property("archive_index", th.IntegerType, required=True),
+        *ARCHIVE_ID,
         th.Property("time", th.DateTimeType, description="When the snapshot was taken (UTC)."),
         th.Property("event_archive_index", th.IntegerType,
                     description="The event archive that starts right after the snapshot."),
         th.Property("tables", th.ObjectType(additional_properties=True),
                     description="Table -> rows read (null: the table had no data)."),
         th.Property("rows", th.IntegerType, description="Rows read, every table together."),
-        th.Property("extra", th.ObjectType(additional_properties=True),
-                    description="Elements of the archive's ArchiveListing entry the document does not name."),
+        LISTING_EXTRA,
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
