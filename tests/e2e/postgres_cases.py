@@ -10,7 +10,6 @@ error, and a state that claims no record the database does not hold."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -21,6 +20,7 @@ import uuid
 import pytest
 
 from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, schema_of
+from tests.e2e.conftest import json_output, meltano_output
 from tests.e2e.extras import postgres_tables_without_undocumented
 from tests.e2e.pgserver import PostgresServer, bin_dir
 
@@ -52,9 +52,9 @@ def table_counts(postgres: PostgresServer, schema: str, database: str) -> dict[s
 
 
 def catalog_of(tap: str, env: dict) -> dict:
-    proc = subprocess.run([MELTANO, "invoke", "--dump=catalog", tap], cwd=ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, check=True, timeout=300)
-    return json.loads(proc.stdout[proc.stdout.index("{"):])
+    catalog = json_output(meltano_output("invoke", "--dump=catalog", tap, env=env, timeout=300))
+    assert catalog is not None, f"{tap} dumped no catalog"
+    return catalog
 
 
 def _norm(name: str) -> str:
@@ -196,9 +196,8 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
     resumed = table_counts(postgres, schema, crash_db)
     assert {s: resumed.get(s, 0) for s in expected} == expected
     assert duplicate_keys(postgres, schema, crash_db, catalog, expected) == {}
-    state = subprocess.run([MELTANO, "state", "get", f"sandbox:{tap}-to-target-postgres:{crash_suffix}"],
-                           cwd=ROOT, env={**os.environ, **crash_env}, capture_output=True, text=True, check=True)
-    assert '"bookmarks"' in state.stdout
+    state = meltano_output("state", "get", f"sandbox:{tap}-to-target-postgres:{crash_suffix}", env=crash_env)
+    assert '"bookmarks"' in state
 
     # 3b. only the loader is killed (SIGKILL) in the middle of a load; the run fails, the next completes it
     if tap in LOADER_KILL_TAPS:
@@ -263,11 +262,8 @@ def wait_for_rows(server: PostgresServer, schema: str, table: str, timeout: floa
 
 
 def stored_state(tap: str, suffix: str, env: dict) -> dict | None:
-    proc = subprocess.run([MELTANO, "state", "get", f"sandbox:{tap}-to-target-postgres:{suffix}"],
-                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or "{" not in proc.stdout:
-        return None
-    return json.loads(proc.stdout[proc.stdout.index("{"):])
+    return json_output(meltano_output("state", "get", f"sandbox:{tap}-to-target-postgres:{suffix}", env=env,
+                                      check=False))
 
 
 def failed_run(tap: str, suffix: str, env: dict, log) -> subprocess.CompletedProcess:

@@ -2,11 +2,13 @@
 
 1. a regular `meltano run <tap> target-duckdb` (state id
    `sandbox:<tap>-to-target-duckdb`) loads the last 30 days;
-2. a backfill, `<TAP>_START_DATE=... <TAP>_END_DATE=... meltano run
-   --state-id-suffix backfill <tap> target-duckdb`, into a DuckDB file of its
-   own, loads a past period: every row of the period the regular run loaded,
-   nothing far outside it (exactly the period's rows where the tap's bounds
-   are exact);
+2. a backfill, `<TAP>_START_DATE=<first day> <TAP>_END_DATE=<last day> meltano
+   run --state-id-suffix backfill <tap> target-duckdb`, into a DuckDB file of
+   its own, loads a past period: every row of the period the regular run
+   loaded, its last day included (an ISO date end_date ends the period at the
+   midnight after that day), nothing far outside it, and nothing from that
+   midnight on where the tap's end bound is exact (exactly the period's rows
+   where both bounds are);
 3. the regular state is byte for byte what it was, the backfill has its own;
 4. after time passes in the sandbox, the next regular run continues from the
    regular state: the warehouse holds exactly what the sandbox serves, and the
@@ -19,17 +21,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
-import subprocess
+from dataclasses import dataclass
 
 import pytest
 
-from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import meltano, meltano_taps, schema_of, warehouse_counts
+from tests.e2e.conftest import ENVIRONMENT, meltano_output
 
 pytestmark = pytest.mark.e2e
 
 TAPS = meltano_taps()
-ENVIRONMENT = "sandbox"
 SUFFIX = "backfill"
 #: Small data sets: enough rows per day for every period check.
 SCALES = {"activtrak": 600, "ekran": 300, "controlio": 300, "beyondtrust": 120, "sessionreports": 80}
@@ -41,46 +42,51 @@ MAIN = {
     "tap-sessionreports": ("reports", "modified_at"),
     "tap-beyondtrust": ("support_sessions", "end_time"),
 }
-#: The backfill period: [today - 20 days, today - 10 days), inside every
-#: sandbox's data and inside the regular run's default 30 days.
-TODAY = dt.datetime.now(dt.timezone.utc).date()
-START = TODAY - dt.timedelta(days=20)
-END = TODAY - dt.timedelta(days=10)
+#: The taps whose main table holds nothing from end_date's instant on (the
+#: others may read a whole day or a session that began before it).
+EXACT_END = {"tap-activtrak", "tap-ekran", "tap-sessionreports"}
 #: How far a row may lie outside the period, whatever the tap's bound is
-#: (inclusive end day, sessions that began before start and ended in it...).
+#: (whole days, sessions that began before start and ended in it...).
 SLACK = dt.timedelta(days=2)
+#: Rows of the period's last day, this far from its midnights, are synced by every tap.
+DAY_MARGIN = dt.timedelta(hours=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_meltano_dir(tmp_path_factory):
-    """The plugins, run folders and state of these tests live apart from the
-    project's own .meltano (the demo's), so that neither disturbs the other."""
-    previous = os.environ.get("MELTANO_SYS_DIR_ROOT")
-    os.environ["MELTANO_SYS_DIR_ROOT"] = str(tmp_path_factory.mktemp("meltano"))
-    yield
-    if previous is None:
-        del os.environ["MELTANO_SYS_DIR_ROOT"]
-    else:
-        os.environ["MELTANO_SYS_DIR_ROOT"] = previous
+@dataclass(frozen=True)
+class Period:
+    """The backfill period: days ``first`` to ``last``, both synced, inside every
+    sandbox's data and inside the regular run's default 30 days."""
+
+    first: dt.date
+    last: dt.date
+
+    @property
+    def start(self) -> dt.datetime:
+        """Its first instant (start_date's midnight), as the warehouse's naive UTC columns hold it."""
+        return naive(self.first)
+
+    @property
+    def end(self) -> dt.datetime:
+        """Its exclusive end: the midnight after its last day."""
+        return naive(self.last + dt.timedelta(days=1))
 
 
 @pytest.fixture(scope="module")
-def sandboxes(tmp_path_factory):
-    scales = [arg for vendor, scale in SCALES.items() for arg in ("--set", f"{vendor}.scale={scale}")]
-    with Sandboxes(TAPS.values(), tmp_path_factory.mktemp("sandbox"), *scales) as running:
-        meltano("install", env={**running.env(), "MELTANO_ENVIRONMENT": ENVIRONMENT}, quiet=True)
-        yield running
+def sandbox_args() -> tuple[str, ...]:
+    """The sandbox of these tests serves the small data sets of SCALES."""
+    return tuple(arg for vendor, scale in SCALES.items() for arg in ("--set", f"{vendor}.scale={scale}"))
+
+
+@pytest.fixture(scope="module")
+def period(sandboxes) -> Period:
+    """Days 20 to 11 before the day the sandbox started (its data ends then)."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    return Period(first=today - dt.timedelta(days=20), last=today - dt.timedelta(days=11))
 
 
 def test_every_tap_has_a_main_table_here():
     assert set(MAIN) == set(TAPS)
-
-
-def meltano_output(*args: str, env: dict) -> str:
-    proc = subprocess.run([MELTANO, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
-                          text=True, check=False)
-    assert proc.returncode == 0, f"meltano {' '.join(args)}:\n{(proc.stdout + proc.stderr)[-3000:]}"
-    return proc.stdout
+    assert set(EXACT_END) <= set(TAPS)
 
 
 def query(path, sql: str, *params) -> list[tuple]:
@@ -108,7 +114,7 @@ def naive(day: dt.date) -> dt.datetime:
 
 
 @pytest.mark.parametrize("tap", sorted(TAPS))
-def test_backfill_reads_its_period_under_its_own_state_id(sandboxes, tap, tmp_path):
+def test_backfill_reads_its_period_under_its_own_state_id(sandboxes, period, tap, tmp_path):
     vendor = TAPS[tap]
     schema = schema_of(tap)
     table, column = MAIN[tap]
@@ -124,35 +130,42 @@ def test_backfill_reads_its_period_under_its_own_state_id(sandboxes, tap, tmp_pa
     regular_state = meltano_output("state", "get", state_id, env=env)
     assert '"bookmarks"' in regular_state
 
-    # 2. the backfill, into its own file
+    # 2. the backfill, into its own file: both bounds ISO dates, the last day synced
     prefix = tap.upper().replace("-", "_")
     backfill_env = {**env, "TARGET_DUCKDB_FILEPATH": str(backfill_db),
-                    f"{prefix}_START_DATE": START.isoformat(), f"{prefix}_END_DATE": END.isoformat()}
+                    f"{prefix}_START_DATE": period.first.isoformat(), f"{prefix}_END_DATE": period.last.isoformat()}
     meltano("run", "--state-id-suffix", SUFFIX, tap, "target-duckdb", env=backfill_env, quiet=True)
     loaded = keys_where(backfill_db, schema, table)
     assert loaded, f"the backfill loaded no {table}"
-    # nothing far outside the period
+    # nothing far outside the period; with an exact end bound, nothing from the midnight after its last day on
+    end_bound = period.end if tap in EXACT_END else period.end + SLACK
     outside = query(backfill_db, f'select count(*) from "{schema}"."{table}" where "{column}" < ? or "{column}" >= ?',
-                    naive(START) - SLACK, naive(END) + SLACK)[0][0]
-    assert outside == 0
+                    period.start - SLACK, end_bound)[0][0]
+    assert outside == 0, f"{outside} {table} outside [{period.start - SLACK}, {end_bound})"
     # every row of the period the regular run loaded (well inside its bounds)
     inside = keys_where(regular_db, schema, table, f'"{column}" >= ? and "{column}" < ?',
-                        naive(START) + SLACK, naive(END) - SLACK)
+                        period.start + SLACK, period.end - SLACK)
     assert inside and inside <= loaded
+    # the last day (end_date's day) is synced: its rows the regular run loaded are all there
+    last_day = keys_where(regular_db, schema, table, f'"{column}" >= ? and "{column}" < ?',
+                          naive(period.last) + DAY_MARGIN, period.end - DAY_MARGIN)
+    assert last_day, f"no {table} on {period.last} to check end_date's day with"
+    assert last_day <= loaded, f"{len(last_day - loaded)} of {len(last_day)} {table} of end_date's day missing"
     assert len(loaded) < expected[table], "the backfill read more than its period"
     if tap == "tap-sessionreports":
-        # the bounds are exact: modified_at in [start_date, end_date), and the
-        # rows of exactly the ready reports among them
-        period = keys_where(regular_db, schema, table, "modified_at >= ? and modified_at < ?", naive(START), naive(END))
-        assert loaded == period
+        # the bounds are exact: modified_at in [start_date's midnight, the
+        # midnight after end_date's day), and the rows of exactly the ready
+        # reports among them
+        in_period = "modified_at >= ? and modified_at < ?"
+        assert loaded == keys_where(regular_db, schema, table, in_period, period.start, period.end)
         ready = {report_id for (report_id,) in keys_where(
-            regular_db, schema, table, "modified_at >= ? and modified_at < ? and is_ready", naive(START), naive(END))}
+            regular_db, schema, table, f"{in_period} and is_ready", period.start, period.end)}
         rows = keys_where(regular_db, schema, "report_rows")
         assert keys_where(backfill_db, schema, "report_rows") == {row for row in rows if row[0] in ready}
         # definitions and subscriptions: read whole up to end_date
         for lists in ("defined_reports", "report_subscriptions"):
             assert keys_where(backfill_db, schema, lists) == keys_where(
-                regular_db, schema, lists, "modified_at < ?", naive(END))
+                regular_db, schema, lists, "modified_at < ?", period.end)
 
     # 3. the regular state is untouched; the backfill has its own
     assert meltano_output("state", "get", state_id, env=env) == regular_state

@@ -4,12 +4,11 @@ alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from tests.demo import ROOT, Sandboxes, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import ROOT, meltano, meltano_taps, schema_of, warehouse_counts
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
@@ -27,25 +26,7 @@ pytestmark = pytest.mark.e2e
 TAPS = meltano_taps()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_meltano_dir(tmp_path_factory):
-    """The plugins, run folders and state of these tests live apart from the
-    project's own .meltano (the demo's), so that neither disturbs the other."""
-    previous = os.environ.get("MELTANO_SYS_DIR_ROOT")
-    os.environ["MELTANO_SYS_DIR_ROOT"] = str(tmp_path_factory.mktemp("meltano"))
-    yield
-    if previous is None:
-        del os.environ["MELTANO_SYS_DIR_ROOT"]
-    else:
-        os.environ["MELTANO_SYS_DIR_ROOT"] = previous
-
-
-@pytest.fixture(scope="module")
-def sandboxes(tmp_path_factory):
-    with Sandboxes(TAPS.values(), tmp_path_factory.mktemp("sandbox")) as running:
-        env = {**running.env(), "MELTANO_ENVIRONMENT": "sandbox"}
-        meltano("install", env=env, quiet=True)
-        yield running
+# own_meltano_dir (autouse) and sandboxes: tests/e2e/conftest.py
 
 
 @pytest.mark.parametrize("tap", sorted(TAPS))
