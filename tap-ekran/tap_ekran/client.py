@@ -145,8 +145,9 @@ def timespan_seconds(value: t.Any) -> float | None:
     return -total if sign else float(total)
 
 
-def utc_iso(value: t.Any, zone: dt.tzinfo = UTC) -> str | None:
-    """An Ekran date-time as ISO 8601 in UTC; None where it does not parse.
+def utc_time(value: t.Any, zone: dt.tzinfo = UTC) -> tuple[str, dt.datetime] | None:
+    """An Ekran date-time as ISO 8601 in UTC and as an aware datetime; None
+    where it does not parse.
 
     The API writes ``2000-01-23T04:56:07.000+00:00``: such UTC values are
     checked and kept as written; values with another offset are converted;
@@ -155,19 +156,24 @@ def utc_iso(value: t.Any, zone: dt.tzinfo = UTC) -> str | None:
     """
     if value.__class__ is not str or not value:
         return None
-    if value.endswith("+00:00"):
-        try:
-            dt.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return value
+    utc = value.endswith("+00:00")
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value if utc else value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if utc:
+        return value, parsed
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=zone).astimezone(UTC).isoformat()
-    return value if value.endswith("Z") else parsed.astimezone(UTC).isoformat()
+        parsed = parsed.replace(tzinfo=zone).astimezone(UTC)
+        return parsed.isoformat(), parsed
+    parsed = parsed.astimezone(UTC)
+    return (value if value.endswith("Z") else parsed.isoformat()), parsed
+
+
+def utc_iso(value: t.Any, zone: dt.tzinfo = UTC) -> str | None:
+    """An Ekran date-time as ISO 8601 in UTC (see `utc_time`); None where it does not parse."""
+    parsed = utc_time(value, zone)
+    return parsed[0] if parsed is not None else None
 
 
 def is_unset_date(value: t.Any) -> bool:

@@ -23,7 +23,7 @@ from tap_ekran.client import (
     parse_datetime,
     server_zone,
     timespan_seconds,
-    utc_iso,
+    utc_time,
 )
 
 if t.TYPE_CHECKING:
@@ -35,8 +35,8 @@ DURATION_FIELDS = (
     ("idleTime", "idleTimeSeconds"),
     ("productivityTime", "productivityTimeSeconds"),
 )
-DATETIME_FIELDS = ("loginDate", "logoutDate")
 MAX_LOGGED_BAD_VALUES = 10
+fromisoformat = dt.datetime.fromisoformat
 #: state keys beside the bookmark (see SessionsStream)
 RESUME = "resume"
 COMPLETE_IDS = "complete_ids"
@@ -329,25 +329,37 @@ class SessionsStream(EkranStream):
         memory = self._memory
         assert memory is not None
         get = row.get
-        open_session = is_unset_date(get("logoutDate"))
-        skip = row["sessionId"] in memory.complete
-        zone = self.zone
-        for field in DATETIME_FIELDS:
-            raw = get(field)
-            if raw is None:
-                continue
-            if is_unset_date(raw):  # an open session's logoutDate as .NET may write it
-                row[field] = None
-                continue
-            value = row[field] = utc_iso(raw, zone)
-            if value is None:
-                self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
-                row["extra"] = {**(get("extra") or {}), f"{field}Raw": raw}
+        # The usual values (UTC, as the document's sample writes them) are
+        # parsed inline: post_process is most of the tap's own CPU per record.
+        raw = get("loginDate")
+        if raw.__class__ is str and raw.endswith("+00:00") and not raw.startswith("0001-01-01"):
+            try:
+                login: dt.datetime | None = fromisoformat(raw)
+            except ValueError:
+                login = self._datetime_field(row, "loginDate", raw)
+        elif is_unset_date(raw):  # null, empty, or .NET's "not set"
+            login = None
+            if raw is not None:
+                row["loginDate"] = None
+        else:
+            login = self._datetime_field(row, "loginDate", raw)
+        raw = get("logoutDate")
+        open_session = False
+        if raw.__class__ is str and raw.endswith("+00:00") and not raw.startswith("0001-01-01"):
+            try:
+                logout: dt.datetime | None = fromisoformat(raw)
+            except ValueError:
+                logout = self._datetime_field(row, "logoutDate", raw)
+        elif is_unset_date(raw):  # an open session's logoutDate, as .NET may write it too
+            open_session = True
+            logout = None
+            if raw is not None:
+                row["logoutDate"] = None
+        else:
+            logout = self._datetime_field(row, "logoutDate", raw)
         end = self.end
-        if end is not None:  # end_date: `end` is not sent (note 3 would clip), so filter here
-            login = _utc(row.get("loginDate"))
-            if login is not None and login >= end:
-                return None
+        if end is not None and login is not None and login >= end:
+            return None  # end_date: `end` is not sent (note 3 would clip), so filter here
         for field, seconds_field in DURATION_FIELDS:
             raw = get(field)
             seconds = row[seconds_field] = timespan_seconds(raw)
@@ -356,16 +368,31 @@ class SessionsStream(EkranStream):
                     row[field] = str(raw)
                 self._log_bad_value(row, field, raw,
                                     f"not a valid time span (h:mm:ss.fffffff); {seconds_field} is null")
-        self._remember(memory, row, open_session)
-        if skip:
+        sid = row["sessionId"]
+        if open_session or (logout is not None and logout >= memory.floor):
+            self._remember(memory, sid, login, logout, open_session)
+        if sid in memory.complete:
             return None
         unknown = row.keys() - self._KNOWN_FIELDS
         if unknown:
             extra = get("extra")
             extra = dict(extra) if isinstance(extra, dict) else {}
-            extra.update((key, row.pop(key)) for key in unknown)
+            for key in unknown:
+                extra[key] = row.pop(key)
             row["extra"] = extra
         return row
+
+    def _datetime_field(self, row: dict, field: str, raw: t.Any) -> dt.datetime | None:
+        """``row[field]`` (``raw``, set) in UTC, and as a datetime; a value that
+        does not parse is emitted as null, and kept raw in ``extra``."""
+        parsed = utc_time(raw, self.zone)
+        if parsed is None:
+            row[field] = None
+            self._log_bad_value(row, field, raw, "not an ISO 8601 date-time; emitted as null")
+            row["extra"] = {**(row.get("extra") or {}), f"{field}Raw": raw}
+            return None
+        row[field] = parsed[0]
+        return parsed[1]
 
     @override
     def generate_child_contexts(self, record: dict, context: t.Any) -> t.Iterable[dict | None]:
@@ -382,24 +409,20 @@ class SessionsStream(EkranStream):
             )
 
     # ---------------------------------------------------------------- state
-    def _remember(self, memory: SyncMemory, row: dict, open_session: bool) -> None:
+    def _remember(self, memory: SyncMemory, sid: t.Any, login: dt.datetime | None,
+                  logout: dt.datetime | None, open_session: bool) -> None:
         """What the bookmark and ``complete_ids`` need to know of a session."""
         if open_session:
-            login = parse_datetime(row.get("loginDate"))
             hold = self.open_session_hold
             if (login is not None and hold and login >= memory.first.until - hold
                     and (memory.oldest_open is None or login < memory.oldest_open)):
                 memory.oldest_open = login
             return
-        logout = _utc(row.get("logoutDate"))
         if logout is None or logout < memory.floor:
             return  # closed before any next start: never read again
-        sid = row["sessionId"]
         if sid in memory.complete:
             memory.skipped.append((sid, logout))
-            return
-        login = _utc(row.get("loginDate"))
-        if login is not None:
+        elif login is not None:
             memory.closed.append((sid, login, logout))
 
     def _sync_complete(self, page: SessionsPage) -> None:
@@ -433,17 +456,6 @@ class SessionsStream(EkranStream):
 
 def _is_int(value: t.Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _utc(value: t.Any) -> dt.datetime | None:
-    """A date-time post_process wrote (ISO 8601, UTC) as a datetime."""
-    if value.__class__ is not str:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _api_time(value: dt.datetime, zone: dt.tzinfo = UTC) -> str:

@@ -11,10 +11,10 @@ from tests.taputil import run_tap
 
 TAP = "tap-ekran"
 UTC = dt.timezone.utc
-#: the sandbox's clock when it generates its sessions (an hour of yesterday);
+#: the sandbox's clock when it generates its sessions (yesterday at noon UTC: the same sessions whatever the hour);
 #: each regular run runs "at" a given time on it, passed as end_date, so that
 #: no test depends on the wall clock's second
-CLOCK = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+CLOCK = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=1), dt.time(18), UTC)
 
 
 def config_for(server, **extra):

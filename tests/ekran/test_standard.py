@@ -11,8 +11,10 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_ekran.tap import TapEkran
 
 #: the sandbox's clock when it generates its sessions, so that start_date is
-#: known before the sandbox starts (the runner is built at collection time)
-CLOCK = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+#: known before the sandbox starts (the runner is built at collection time):
+#: yesterday at 18:00 UTC
+CLOCK = dt.datetime.combine(dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1), dt.time(18),
+                            dt.timezone.utc)
 OPTIONS = {"scale": 600, "days": 3, "users": 6, "clients": 4, "now": CLOCK.isoformat()}
 #: the runner's config; `api_url` is the sandbox's, set by the `sandbox` fixture before the runner syncs
 CONFIG: dict[str, t.Any] = {

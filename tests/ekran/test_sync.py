@@ -14,10 +14,11 @@ TOKEN = "sandbox-ekran-api-key"
 UTC = dt.timezone.utc
 DAY = 86400.0
 #: the sandbox's clock when it generates its sessions, in the tests of several
-#: syncs: an hour of yesterday. Each of their syncs runs "at" a given time on
-#: that clock, passed as end_date (the period ends at min(end_date, now)), so
-#: no test depends on the wall clock's second.
-CLOCK = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+#: syncs: yesterday at 18:00 UTC (the same sessions whatever the hour; some
+#: open for more than the 24-hour hold). Each of their syncs runs "at" a given
+#: time on that clock, passed as end_date (the period ends at min(end_date,
+#: now)), so no test depends on the wall clock's second.
+CLOCK = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=1), dt.time(18), UTC)
 
 
 def at(minutes: float) -> dt.datetime:
