@@ -68,7 +68,8 @@ def test_records_are_typed_and_in_utc(activtrak):
 
 def test_working_hours_pages_within_a_day(sandbox_factory):
     server = sandbox_factory("activtrak", scale=10, days=2, users=1100, computers=3)
-    run = run_tap(TAP, config_for(server), streams=["working_hours_users"])
+    # end_date: the sandbox's today, whatever the day when the tap runs
+    run = run_tap(TAP, config_for(server, end_date=server.app.today.isoformat()), streams=["working_hours_users"])
     assert run.returncode == 0, run.stderr[-2000:]
     rows = run.records("working_hours_users")
     assert len(rows) == 2200
@@ -96,10 +97,12 @@ def test_second_sync_emits_only_new_and_late_entries(activtrak):
 
 
 def test_working_hours_rereads_the_lookback_days(activtrak):
-    first = run_tap(TAP, config_for(activtrak), streams=["working_hours_users"])
+    until = activtrak.app.today.isoformat()  # the sandbox's today, whatever the day when the tap runs
+    first = run_tap(TAP, config_for(activtrak, end_date=until), streams=["working_hours_users"])
     activtrak.app.advance(grow_today=900)
     activtrak.clear_log()
-    second = run_tap(TAP, config_for(activtrak, lookback_days=1), state=first.state, streams=["working_hours_users"])
+    second = run_tap(TAP, config_for(activtrak, lookback_days=1, end_date=until), state=first.state,
+                     streams=["working_hours_users"])
     today = activtrak.app.today
     days = sorted({r["params"]["from"] for r in activtrak.logged("workinghours")})
     assert days == [(today - dt.timedelta(days=1)).isoformat(), today.isoformat()]
@@ -252,7 +255,8 @@ def test_a_backfill_bounded_by_end_date_does_not_cost_later_syncs_any_entry(acti
 def test_days_without_rows_do_not_stop_the_windows(activtrak):
     # start_date ten days before the sandbox's first day: ten empty windows first
     start = activtrak.app.first_day - dt.timedelta(days=10)
-    run = run_tap(TAP, config_for(activtrak, start_date=start.isoformat()), streams=["working_hours_computers"])
+    config = config_for(activtrak, start_date=start.isoformat(), end_date=activtrak.app.today.isoformat())
+    run = run_tap(TAP, config, streams=["working_hours_computers"])
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.counts() == {"working_hours_computers": 6 * 4}
     assert len(activtrak.logged("workinghours")) == 16
