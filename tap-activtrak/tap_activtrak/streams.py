@@ -39,6 +39,13 @@ class CursorPaginator(BaseAPIPaginator[LogPage]):
         return bool(payload_of(response)["activity"])
 
     @override
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        # A page whose entries are all at or after end_date's instant yields no
+        # record, yet entries that arrived later can be dated before it: go on
+        # (a page without any entry ends the sync in has_more).
+        return True
+
+    @override
     def get_next(self, response: requests.Response) -> LogPage | None:
         cursor = payload_of(response).get("cursor")
         return LogPage(None, cursor) if cursor else None

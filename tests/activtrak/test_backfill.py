@@ -77,3 +77,18 @@ def test_an_end_date_time_ends_the_period_at_that_instant(sandbox_factory):
                        streams=["working_hours_users"])
     assert {r["date"][:10] for r in midnight.records("working_hours_users")} == {
         app.first_day.isoformat(), (app.first_day + dt.timedelta(days=1)).isoformat()}
+
+
+def test_a_page_wholly_after_the_end_instant_does_not_end_the_backfill(sandbox_factory):
+    # ~2,500 entries a day: the pages after 02:00 on the fourth day hold no
+    # entry before end_date, and the late entries arrive after them
+    server = sandbox_factory("activtrak", scale=15000, days=6, users=3, computers=2)
+    app = server.app
+    end = dt.datetime.combine(app.first_day + dt.timedelta(days=3), dt.time(2), dt.timezone.utc)
+    change = app.advance(new=0, late=3, late_days_ago=4)
+    run = run_tap(TAP, config_for(server, end_date=end.isoformat()), streams=["activity_log"])
+    assert run.returncode == 0, run.stderr[-2000:]
+    expected = {seq + 1 for seq in range(app.total) if app.instant(seq) < end}
+    late = set(range(change["first_log_id"], change["first_log_id"] + 3))
+    assert late <= expected
+    assert {r["logId"] for r in run.records("activity_log")} == expected
