@@ -72,9 +72,11 @@ class SyncMemory:
     floor: dt.datetime
     #: sessions to skip (the state's complete_ids)
     complete: frozenset[int]
-    #: whether a STATE with the resume point is written after each page (not
-    #: when the records go out in BATCH files, written after the pages)
-    state_per_page: bool = True
+    #: whether the stream writes STATE messages itself: the resume point after
+    #: each page, the bookmark at the end. Not when the records go out in
+    #: BATCH files: those are written after the pages are read, and
+    #: singer-sdk writes the state after each of them.
+    write_states: bool = True
     #: the login of the oldest session seen open within the hold
     oldest_open: dt.datetime | None = None
     #: (sessionId, logout) of the sessions of ``complete`` skipped that still close after ``floor``
@@ -250,7 +252,7 @@ class SessionsStream(EkranStream):
             first=first,
             floor=first.until - self.open_session_hold - self.lookback,
             complete=frozenset(int(sid) for sid in state.get(COMPLETE_IDS) or () if _is_int(sid)),
-            state_per_page=self.get_batch_config(self.config) is None,
+            write_states=self.get_batch_config(self.config) is None,
         )
         if first.resumed:
             self.logger.info("sessions: resuming the sync from %s at pageIndex %d", first.start.isoformat(),
@@ -305,7 +307,7 @@ class SessionsStream(EkranStream):
         yield from rows
         # Reached once every session of this page has been written.
         if not self._paginator.is_last_page(response):
-            if self._memory.state_per_page:
+            if self._memory.write_states:
                 state = self.get_context_state(self.context)
                 state[RESUME] = {"start": page.start.isoformat(), "page_index": page.page_index + 1}
                 self.state_manager.is_flushed = False
@@ -440,18 +442,18 @@ class SessionsStream(EkranStream):
             # bookmark and complete_ids of the sync that began this one, so
             # that the next sync reads the range again, whole.
             self.logger.info("sessions: a resumed sync keeps the bookmark it began from")
+        else:
+            bookmark = page.until
+            if memory.oldest_open is not None and memory.oldest_open < bookmark:
+                bookmark = memory.oldest_open.replace(microsecond=0)
+            start = self.next_start(bookmark)
+            complete = {sid for sid, login, logout in memory.closed if login < start <= logout}
+            complete.update(sid for sid, logout in memory.skipped if logout >= start)
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = bookmark.isoformat()
+            state[COMPLETE_IDS] = sorted(sid for sid in complete if _is_int(sid))
+        if memory.write_states:
             write_state(self)
-            return
-        bookmark = page.until
-        if memory.oldest_open is not None and memory.oldest_open < bookmark:
-            bookmark = memory.oldest_open.replace(microsecond=0)
-        start = self.next_start(bookmark)
-        complete = {sid for sid, login, logout in memory.closed if login < start <= logout}
-        complete.update(sid for sid, logout in memory.skipped if logout >= start)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = bookmark.isoformat()
-        state[COMPLETE_IDS] = sorted(sid for sid in complete if _is_int(sid))
-        write_state(self)
 
 
 def _is_int(value: t.Any) -> bool:
