@@ -12,6 +12,8 @@ from tests.taputil import assert_no_secret, discover, run_tap, run_tap_until, se
 TAP = "tap-controlio"
 TOKEN = "sandbox-controlio-token"
 RAW = "/statistics/detailedActivities"
+#: a sandbox clock for the tests whose kill point depends on how the rows fall on days
+FIXED_TODAY = "2026-01-10"
 
 
 _CATALOG: dict = {}
@@ -180,7 +182,9 @@ def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
 
 
 def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
-    server = sandbox_factory("controlio", scale=6000, days=6)
+    # a fixed clock: 1000 rows a day, so the kill falls inside a window, never at a page boundary
+    # that depends on the hour the test runs at (the sandbox's rows otherwise end at its start)
+    server = sandbox_factory("controlio", scale=6000, days=6, today=FIXED_TODAY)
     # no lookback: the resumed sync starts at the bookmark's window (a lookback re-reads whole days before it)
     config = config_for(server, page_size=250, lookback_days=0)
     killed = sync_until(config, records_before_kill=3600, streams=["detailed_activities"])
@@ -205,7 +209,7 @@ def test_killed_sync_resumes_at_the_page_it_was_in(sandbox_factory):
 
 
 def test_killed_offset_report_resumes_at_its_window(sandbox_factory):
-    server = sandbox_factory("controlio", scale=100, days=10, users=40)
+    server = sandbox_factory("controlio", scale=100, days=10, users=40, today=FIXED_TODAY)
     config = config_for(server, page_size=10, lookback_days=0)  # the resumed sync starts at the bookmark
     killed = sync_until(config, records_before_kill=130, streams=["logons"])
     seen = {(r["row_key"], r["start_time"]) for r in killed.records("logons")}
@@ -559,7 +563,7 @@ def test_fields_the_tap_computes_never_overwrite_the_rows_own():
     row = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", **own}
     logons, summary = tap.streams["logons"], tap.streams["timeline_summary"]
     for stream in (logons, summary):
-        stream.current_window = Window(first, first)
+        stream.enter_window(Window(first, first))
     record = logons.post_process(dict(row))
     assert record["window_start"] == "2026-01-05" and len(record["row_key"]) == 32
     assert record["row_key"] == logons.post_process(dict(row))["row_key"]  # deterministic
@@ -574,7 +578,7 @@ def test_a_digest_key_survives_an_event_growing_and_totals_growing(sandbox_facto
 
     tap = TapControlio(config={"api_token": TOKEN})
     logons = tap.streams["activity_sessions"]
-    logons.current_window = Window(dt.date(2026, 1, 5), dt.date(2026, 1, 5))
+    logons.enter_window(Window(dt.date(2026, 1, 5), dt.date(2026, 1, 5)))
     open_event = {"user_id": 1, "start_time": "2026-01-05T09:00:00.250000Z", "end_time": "2026-01-05T09:01:00Z",
                   "duration": 60, "idle": 3, "computer_name": "PC-1"}
     longer = {**open_event, "end_time": "2026-01-05T09:30:00Z", "duration": 1800, "idle": 40}
