@@ -42,6 +42,8 @@ from tap_beyondtrust.state import STATE_CHILD_STREAMS, StateArchivesStream
 from tap_beyondtrust.windows import WindowPaginator, first_instant, make_windows
 
 DAY = 86400
+#: the keys of a stream's state that hold its bookmark
+BOOKMARK_KEYS = ("replication_key", "replication_key_value")
 #: state key of the unended-session pass: sessions started before it have been checked
 UNENDED_KEY = "unended_checked_to"
 LSIDS_PER_REQUEST = 100
@@ -168,7 +170,7 @@ class WindowedStream(BeyondTrustStream):
         paginator = self.get_new_paginator(context)
         while not paginator.finished:
             token = paginator.current_value
-            yield from self.hold(context, token.lo, self.read_report(context, token))
+            yield from self.hold(context, self.window_start(token.lo), self.read_report(context, token))
             following = paginator.next_value
             if following is None or (following.lo, following.hi) != (token.lo, token.hi):
                 # the window is read whole: the bookmark moves to its end, and says so
@@ -176,21 +178,27 @@ class WindowedStream(BeyondTrustStream):
                 write_state(self)
             paginator.advance(None)  # type: ignore[arg-type]
 
-    def hold(self, context: t.Any, at: int | str | None, records: t.Iterable[dict]) -> t.Iterator[dict]:
-        """``records``, with the bookmark kept at ``at`` (a UNIX second or the value
-        itself) while they are read: singer-sdk advances it to each record's value
-        (it has no public hook for a bookmark that is not a record's), and
-        rows inside a window are not sorted. It is put back as soon as the SDK
-        hands control back, before the next row is read."""
+    def hold(self, context: t.Any, bookmark: t.Mapping[str, t.Any], records: t.Iterable[dict]) -> t.Iterator[dict]:
+        """``records``, with the bookmark kept as ``bookmark`` gives it (its
+        replication_key and replication_key_value; a key it lacks stays absent)
+        while they are read: singer-sdk advances it to each record's value (it
+        has no public hook for a bookmark that is not a record's), and rows
+        inside a window are not sorted. It is put back as soon as the SDK hands
+        control back, before the next row is read."""
         if not self.selected:  # the SDK advances nothing
             yield from records
             return
         state = self.get_context_state(context)
-        held = {"replication_key": self.replication_key,
-                "replication_key_value": unix_iso(at) if isinstance(at, int) else at}
+        absent = [key for key in BOOKMARK_KEYS if key not in bookmark]
         for record in records:
             yield record
-            state.update(held)
+            state.update(bookmark)
+            for key in absent:
+                state.pop(key, None)
+
+    def window_start(self, lo: int) -> dict[str, t.Any]:
+        """The bookmark while the window that starts at ``lo`` is read."""
+        return {"replication_key": self.replication_key, "replication_key_value": unix_iso(lo)}
 
     def extra_params(self, context: t.Any) -> dict:
         return self.filter_params()
@@ -289,7 +297,8 @@ class SessionReportStream(WindowedStream):
         ended = set(fetch_rows(self, context, ended_since_params(windows[0].lo),
                                ("session_summary",), "session_summary_list", _lsid_of))
         state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")  # these rows are not in the windows: it stays
+        # these rows are not in the windows: the bookmark stays as the windows left it
+        bookmark = {key: state[key] for key in BOOKMARK_KEYS if key in state}
         for window in windows:
             started = fetch_rows(
                 self, context, started_params(window), ("session_summary",), "session_summary_list",

@@ -191,3 +191,34 @@ def test_the_bookmark_holds_at_the_window_start_and_moves_after_each_window(name
     records = [i for i, m in enumerate(messages) if m["type"] == "RECORD"]
     first_state = next(i for i, m in enumerate(messages) if m["type"] == "STATE")
     assert len(records) == 9 and records[2] < first_state < records[3], "the STATE follows its window's rows"
+
+
+def test_the_unended_pass_moves_only_its_own_mark_not_the_bookmark(monkeypatch):
+    """support_session_listing's rows of the unended pass carry start_time windows
+    (window_end before the sync's end): the bookmark stays where the windows left it."""
+    stream = stream_of("support_session_listing", unended_session_days=0, lookback_seconds=0)
+    stream.read_report = lambda context, window: iter(())
+    asked = []
+
+    def fetch_rows(stream_, context, params, tags, root, build):
+        asked.append(params)
+        if "end_time" in params:  # the sessions that ended since: none
+            return []
+        return [{"lsid": f"open-{params['start_time']}", "lseq": 1, "has_recording": 0, "external_key": None,
+                 "extra": None}]
+
+    monkeypatch.setattr("tap_beyondtrust.streams.fetch_rows", fetch_rows)
+    out = io.TextIOWrapper(io.BytesIO())
+    with redirect_stdout(out):
+        stream.sync()
+    out.flush()
+    messages = [json.loads(line) for line in out.buffer.getvalue().splitlines()]
+    assert [p.get("start_time") for p in asked] == [None, *(lo for lo, _ in DAYS)]
+    assert [r["record"]["window_end"] for r in messages if r["type"] == "RECORD"] == [
+        dt.datetime.fromtimestamp(hi, UTC).isoformat() for _, hi in DAYS]
+    states = [m["value"]["bookmarks"]["support_session_listing"] for m in messages if m["type"] == "STATE"]
+    end = dt.datetime.fromtimestamp(NOW, UTC).isoformat()
+    checked = [s.get("unended_checked_to") for s in states if s.get("unended_checked_to")]
+    assert checked[:3] == [dt.datetime.fromtimestamp(hi, UTC).isoformat() for _, hi in DAYS]
+    assert all(s.get("replication_key_value") in (None, end) for s in states), "the bookmark never moves back"
+    assert states[-1]["replication_key_value"] == end
