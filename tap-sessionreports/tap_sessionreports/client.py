@@ -33,7 +33,9 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL, SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
@@ -311,7 +313,7 @@ def _earlier(value: t.Any, than: t.Any) -> bool:
 
 
 # ----------------------------------------------------------------- base stream
-class SessionReportsStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk.py's signature
+class SessionReportsStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every Fudo PAM stream."""
 
     # post_process hands out records of the schema's types already
@@ -319,6 +321,30 @@ class SessionReportsStream(FastRecordMessages, RESTStream):  # type: ignore[misc
 
     #: The default path, relative to api_url (``paths`` in config overrides it).
     default_path: str = ""
+
+    # ---- singer-sdk private names, fenced (1 of 2 spots in this tap outside _sdk.py).
+    # _sdk.FastRecordMessages still walks the stream maps for every record; when
+    # the only map is singer-sdk's identity map without flattening (no
+    # stream_maps in config), the record goes out as it is. Measured on the
+    # report_rows benchmark (200,000 rows, singer-sdk 0.54.9, tests/bench, four
+    # interleaved runs): 4.52 to 4.80 CPU s through _sdk's path alone, 3.89 to
+    # 4.31 s with this (the tap before the shared _sdk: 3.82 to 4.43 s).
+    # Stream._generate_record_messages and Stream._stream_version are private.
+    @override
+    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
+        identity = self.__dict__.get("_identity_records")
+        if identity is None:
+            maps = self.stream_maps
+            identity = self._identity_records = (
+                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
+                and len(maps) == 1 and type(maps[0]) is SameRecordTransform
+                and maps[0].stream_alias == self.name and not maps[0].flattening_enabled)
+        if not identity:
+            yield from super()._generate_record_messages(record)
+            return
+        yield RecordMessage(stream=self.name, record=record, version=self._stream_version,
+                            time_extracted=dt.datetime.now(dt.timezone.utc))
+    # ---- end of the fenced private names
 
     @override
     @property
@@ -471,7 +497,7 @@ class SessionReportsListStream(SessionReportsStream):
     #: by id): they must not move it back, nor trip the sort check
     holding_bookmark = False
 
-    # ---- singer-sdk private name, fenced: the one in this tap outside _sdk.py.
+    # ---- singer-sdk private name, fenced (2 of 2 spots in this tap outside _sdk.py).
     # singer-sdk calls Stream._increment_stream_state for every record and has
     # no public hook for it. This override (1) keeps the bookmark still while
     # ``holding_bookmark``, and (2) for a sorted list read whole, sets the
