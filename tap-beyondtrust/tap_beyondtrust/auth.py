@@ -16,6 +16,7 @@ Neither the secret nor a token ever appears in a log line or an error.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -102,6 +103,7 @@ class BeyondTrustOAuth(OAuthAuthenticator):
             raise BeyondTrustAuthError(f"BeyondTrust {path} answered 200 without an access_token") from None
         self.access_token = token
         self.expires_in = int(lifetime)
+        self.last_refreshed = dt.datetime.now(dt.timezone.utc)
         # renew a little early, but never treat a short-lived token as expired at once
         self._renew_at = time.monotonic() + max(lifetime - min(TOKEN_MARGIN_SECONDS, lifetime / 10), 1.0)
         self.tokens_fetched += 1

@@ -253,12 +253,10 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  
         return self.requests_session.send(auth(prepared_request), timeout=self.timeout, stream=True,
                                           allow_redirects=self.allow_redirects)
 
-    # singer-sdk's private RESTStream._request, overridden only because state.py and
-    # archives.py still call ``self.request_decorator(self._request)``: it must stream.
-    @override
-    def _request(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
-        return self.send(prepared_request, context)
-
+    # validate_response is singer-sdk's: 429 and 5xx retried, other 4xx fatal. The
+    # ``<error>`` the appliance answers with HTTP 200 (API contract) is found by the
+    # XML parser as the body streams (``iter_elements``): validate_response would
+    # have to read a whole, possibly huge, answer first.
     @override
     def response_error_message(self, response: requests.Response) -> str:
         """The appliance's ``<error>`` text (or the start of the body), with the report and stream."""
