@@ -26,7 +26,7 @@ import yaml
 from tests.demo import MELTANO, ROOT
 from tests.e2e.pgserver import PostgresServer, bin_dir
 from tests.orchestrate.conftest import DAGSTER_BIN, DAGSTER_SIDE, ORCHESTRATE, base_env, dagster_side
-from tests.sandbox import Sandbox, start
+from tests.sandbox import Sandbox
 
 pytestmark = [
     pytest.mark.e2e,
@@ -127,132 +127,120 @@ def events(result: dict, kind: str) -> list[dict]:
     return [e for e in result["events"] if e["type"] == kind]
 
 
-def test_job_runs_into_postgres_with_state_in_postgres_then_incrementally(postgres, project, setup, tmp_path):
-    server = start("activtrak", scale=1500, seed=3, users=3, computers=2)
-    try:
-        env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url}
-        result = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "run1.log")
-        assert result["status"] == "SUCCESS", result
-        assert [e["step"] for e in events(result, "STEP_SUCCESS")] == ["tap_activtrak_target_postgres"]
-        assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
-        first_state = state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres")
-        assert '"bookmarks"' in first_state
-        # nothing of it in this worker's own system database (the one `meltano install` made)
-        assert local_state_ids(project[1]) == []
+def test_job_runs_into_postgres_with_state_in_postgres_then_incrementally(postgres, project, setup, sandbox_factory,
+                                                                          tmp_path):
+    server = sandbox_factory("activtrak", scale=1500, seed=3, users=3, computers=2)
+    env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url}
+    result = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "run1.log")
+    assert result["status"] == "SUCCESS", result
+    assert [e["step"] for e in events(result, "STEP_SUCCESS")] == ["tap_activtrak_target_postgres"]
+    assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
+    first_state = state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres")
+    assert '"bookmarks"' in first_state
+    # nothing of it in this worker's own system database (the one `meltano install` made)
+    assert local_state_ids(project[1]) == []
 
-        # time passes; a run on another Dagster instance reads the state back from PostgreSQL
-        server.app.advance(new=30, late=5)
-        server.clear_log()
-        other_home = tmp_path / "other_dagster_home"
-        other_home.mkdir()
-        (other_home / "dagster.yaml").write_text((ORCHESTRATE / "dagster.yaml").read_text())
-        result = dagster_side("execute", "orch_activtrak", env={**env, "DAGSTER_HOME": str(other_home)},
-                              log=tmp_path / "run2.log")
-        assert result["status"] == "SUCCESS", result
-        expected = server.app.info()["expected_counts"]
-        assert expected["activity_log"] == 1535
-        assert loaded(postgres, setup, "tap_activtrak", server) == expected
+    # time passes; a run on another Dagster instance reads the state back from PostgreSQL
+    server.app.advance(new=30, late=5)
+    server.clear_log()
+    other_home = tmp_path / "other_dagster_home"
+    other_home.mkdir()
+    (other_home / "dagster.yaml").write_text((ORCHESTRATE / "dagster.yaml").read_text())
+    result = dagster_side("execute", "orch_activtrak", env={**env, "DAGSTER_HOME": str(other_home)},
+                          log=tmp_path / "run2.log")
+    assert result["status"] == "SUCCESS", result
+    expected = server.app.info()["expected_counts"]
+    assert expected["activity_log"] == 1535
+    assert loaded(postgres, setup, "tap_activtrak", server) == expected
+    log = server.logged("activitylog")
+    assert log and all("cursor" in entry["params"] for entry in log), "the second run started over"
+    assert state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres") != first_state
+
+
+def test_two_accounts_run_at_once_with_their_own_rows_and_state(postgres, setup, sandbox_factory, tmp_path):
+    eu = sandbox_factory("activtrak", scale=1200, seed=7, users=3, computers=2)
+    us = sandbox_factory("activtrak", scale=1700, seed=8, users=4, computers=2)
+    env = {**setup.env, "SANDBOX_ACTIVTRAK_EU_URL": eu.url, "SANDBOX_ACTIVTRAK_US_URL": us.url}
+    result = dagster_side("execute", "orch_accounts", env=env, log=tmp_path / "run1.log")
+    assert result["status"] == "SUCCESS", result
+    steps = {"tap_activtrak__eu_target_postgres", "tap_activtrak__us_target_postgres"}
+    starts = {e["step"]: e["time"] for e in events(result, "STEP_START")}
+    ends = {e["step"]: e["time"] for e in events(result, "STEP_SUCCESS")}
+    assert set(starts) == set(ends) == steps
+    # at once: each account's op started before the other's ended
+    assert max(starts.values()) < min(ends.values())
+
+    assert loaded(postgres, setup, "tap_activtrak_eu", eu) == {
+        "activity_log": 1200, "working_hours_users": eu.app.days * 3, "working_hours_computers": eu.app.days * 2}
+    assert loaded(postgres, setup, "tap_activtrak_us", us) == {
+        "activity_log": 1700, "working_hours_users": us.app.days * 4, "working_hours_computers": us.app.days * 2}
+    eu_state = state_of(postgres, setup, "sandbox:tap-activtrak--eu-to-target-postgres")
+    us_state = state_of(postgres, setup, "sandbox:tap-activtrak--us-to-target-postgres")
+    assert '"bookmarks"' in eu_state and '"bookmarks"' in us_state and eu_state != us_state
+
+    # only the EU account has new entries: only its rows and state move
+    eu.app.advance(new=30, late=5)
+    eu.clear_log()
+    us.clear_log()
+    result = dagster_side("execute", "orch_accounts", env=env, log=tmp_path / "run2.log")
+    assert result["status"] == "SUCCESS", result
+    assert loaded(postgres, setup, "tap_activtrak_eu", eu)["activity_log"] == 1235
+    assert loaded(postgres, setup, "tap_activtrak_us", us)["activity_log"] == 1700
+    for server in (eu, us):
         log = server.logged("activitylog")
-        assert log and all("cursor" in entry["params"] for entry in log), "the second run started over"
-        assert state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres") != first_state
-    finally:
-        server.stop()
+        assert log and all("cursor" in entry["params"] for entry in log)
+    assert state_of(postgres, setup, "sandbox:tap-activtrak--eu-to-target-postgres") != eu_state
 
 
-def test_two_accounts_run_at_once_with_their_own_rows_and_state(postgres, setup, tmp_path):
-    eu = start("activtrak", scale=1200, seed=7, users=3, computers=2)
-    us = start("activtrak", scale=1700, seed=8, users=4, computers=2)
+def test_a_run_against_a_failing_api_is_retried_by_dagster_and_succeeds(postgres, setup, sandbox_factory, tmp_path):
+    server = sandbox_factory("activtrak", scale=800, seed=4, users=2, computers=2)
+    # the tap gives up after 2 tries of a request; the API answers 500 four times
+    env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url, "TAP_ACTIVTRAK_MAX_RETRIES": "2"}
+    server.add_fault("status", path="activitylog", status=500, times=4)
+    result = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "run.log")
+    assert result["status"] == "SUCCESS", result
+    step = "tap_activtrak_target_postgres"
+    assert [e["step"] for e in events(result, "STEP_UP_FOR_RETRY")] == [step, step]
+    assert [e["step"] for e in events(result, "STEP_RESTARTED")] == [step, step]
+    assert [e["step"] for e in events(result, "STEP_SUCCESS")] == [step]
+    assert server.pending_faults() == 0
+    assert [e["status"] for e in server.logged("activitylog")].count(500) == 4
+    assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
+
+
+def test_two_runs_of_one_account_never_overlap(postgres, setup, sandbox_factory, tmp_path):
+    server = sandbox_factory("activtrak", scale=600, seed=6, users=2, computers=2)
+    env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url}
+    # the first run holds its account: its first activity log page takes 30 s
+    server.add_fault("slow", path="activitylog", delay=30)
+    first_log = tmp_path / "first.log"
+    with first_log.open("w") as out:
+        first = subprocess.Popen([str(DAGSTER_BIN / "python"), str(DAGSTER_SIDE), "execute", "orch_activtrak"],
+                                 cwd=ORCHESTRATE, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        env = {**setup.env, "SANDBOX_ACTIVTRAK_EU_URL": eu.url, "SANDBOX_ACTIVTRAK_US_URL": us.url}
-        result = dagster_side("execute", "orch_accounts", env=env, log=tmp_path / "run1.log")
-        assert result["status"] == "SUCCESS", result
-        steps = {"tap_activtrak__eu_target_postgres", "tap_activtrak__us_target_postgres"}
-        starts = {e["step"]: e["time"] for e in events(result, "STEP_START")}
-        ends = {e["step"]: e["time"] for e in events(result, "STEP_SUCCESS")}
-        assert set(starts) == set(ends) == steps
-        # at once: each account's op started before the other's ended
-        assert max(starts.values()) < min(ends.values())
-
-        assert loaded(postgres, setup, "tap_activtrak_eu", eu) == {
-            "activity_log": 1200, "working_hours_users": eu.app.days * 3, "working_hours_computers": eu.app.days * 2}
-        assert loaded(postgres, setup, "tap_activtrak_us", us) == {
-            "activity_log": 1700, "working_hours_users": us.app.days * 4, "working_hours_computers": us.app.days * 2}
-        eu_state = state_of(postgres, setup, "sandbox:tap-activtrak--eu-to-target-postgres")
-        us_state = state_of(postgres, setup, "sandbox:tap-activtrak--us-to-target-postgres")
-        assert '"bookmarks"' in eu_state and '"bookmarks"' in us_state and eu_state != us_state
-
-        # only the EU account has new entries: only its rows and state move
-        eu.app.advance(new=30, late=5)
-        eu.clear_log()
-        us.clear_log()
-        result = dagster_side("execute", "orch_accounts", env=env, log=tmp_path / "run2.log")
-        assert result["status"] == "SUCCESS", result
-        assert loaded(postgres, setup, "tap_activtrak_eu", eu)["activity_log"] == 1235
-        assert loaded(postgres, setup, "tap_activtrak_us", us)["activity_log"] == 1700
-        for server in (eu, us):
-            log = server.logged("activitylog")
-            assert log and all("cursor" in entry["params"] for entry in log)
-        assert state_of(postgres, setup, "sandbox:tap-activtrak--eu-to-target-postgres") != eu_state
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while not any(e["fault"] == "slow" for e in server.logged("activitylog")):
+            assert first.poll() is None, first_log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the first run never reached the activity log"
+            time.sleep(0.2)
+        # a second run of the same job, i.e. the same extractor, meanwhile
+        second = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "second.log")
+        first.wait(timeout=600)
     finally:
-        eu.stop()
-        us.stop()
-
-
-def test_a_run_against_a_failing_api_is_retried_by_dagster_and_succeeds(postgres, setup, tmp_path):
-    server = start("activtrak", scale=800, seed=4, users=2, computers=2)
-    try:
-        # the tap gives up after 2 tries of a request; the API answers 500 four times
-        env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url, "TAP_ACTIVTRAK_MAX_RETRIES": "2"}
-        server.add_fault("status", path="activitylog", status=500, times=4)
-        result = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "run.log")
-        assert result["status"] == "SUCCESS", result
-        step = "tap_activtrak_target_postgres"
-        assert [e["step"] for e in events(result, "STEP_UP_FOR_RETRY")] == [step, step]
-        assert [e["step"] for e in events(result, "STEP_RESTARTED")] == [step, step]
-        assert [e["step"] for e in events(result, "STEP_SUCCESS")] == [step]
-        assert server.pending_faults() == 0
-        assert [e["status"] for e in server.logged("activitylog")].count(500) == 4
-        assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
-    finally:
-        server.stop()
-
-
-def test_two_runs_of_one_account_never_overlap(postgres, setup, tmp_path):
-    server = start("activtrak", scale=600, seed=6, users=2, computers=2)
-    try:
-        env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url}
-        # the first run holds its account: its first activity log page takes 30 s
-        server.add_fault("slow", path="activitylog", delay=30)
-        first_log = tmp_path / "first.log"
-        with first_log.open("w") as out:
-            first = subprocess.Popen([str(DAGSTER_BIN / "python"), str(DAGSTER_SIDE), "execute", "orch_activtrak"],
-                                     cwd=ORCHESTRATE, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + KILL_WAIT_SECONDS
-            while not any(e["fault"] == "slow" for e in server.logged("activitylog")):
-                assert first.poll() is None, first_log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the first run never reached the activity log"
-                time.sleep(0.2)
-            # a second run of the same job, i.e. the same extractor, meanwhile
-            second = dagster_side("execute", "orch_activtrak", env=env, log=tmp_path / "second.log")
-            first.wait(timeout=600)
-        finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
-        (line,) = [x for x in first_log.read_text().splitlines() if x.startswith("RESULT ")]
-        first_result = json.loads(line[len("RESULT "):])
-        assert first_result["status"] == second["status"] == "SUCCESS", (first_result, second)
-        step = "tap_activtrak_target_postgres"
-        (first_end,) = [e["time"] for e in events(first_result, "STEP_SUCCESS")]
-        (second_start,) = [e["time"] for e in events(second, "STEP_START")]
-        # the second run's op waited in the pool of tap-activtrak until the first one's had ended
-        assert second_start >= first_end
-        blocked = [e for e in events(second, "ENGINE_EVENT") if e["step"] == step]
-        assert blocked and blocked[0]["message"] == "Step blocked by limit for pool meltano/tap-activtrak"
-        assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
-    finally:
-        server.stop()
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    (line,) = [x for x in first_log.read_text().splitlines() if x.startswith("RESULT ")]
+    first_result = json.loads(line[len("RESULT "):])
+    assert first_result["status"] == second["status"] == "SUCCESS", (first_result, second)
+    step = "tap_activtrak_target_postgres"
+    (first_end,) = [e["time"] for e in events(first_result, "STEP_SUCCESS")]
+    (second_start,) = [e["time"] for e in events(second, "STEP_START")]
+    # the second run's op waited in the pool of tap-activtrak until the first one's had ended
+    assert second_start >= first_end
+    blocked = [e for e in events(second, "ENGINE_EVENT") if e["step"] == step]
+    assert blocked and blocked[0]["message"] == "Step blocked by limit for pool meltano/tap-activtrak"
+    assert loaded(postgres, setup, "tap_activtrak", server) == server.app.info()["expected_counts"]
 
 
 def _marked_pids(marker: str) -> list[int]:
@@ -270,54 +258,51 @@ def _marked_pids(marker: str) -> list[int]:
     return found
 
 
-def test_a_run_killed_mid_way_and_retried_loads_every_record_once(postgres, setup, tmp_path):
-    server = start("activtrak", scale=5000, seed=5, users=2, computers=2)
+def test_a_run_killed_mid_way_and_retried_loads_every_record_once(postgres, setup, sandbox_factory, tmp_path):
+    server = sandbox_factory("activtrak", scale=5000, seed=5, users=2, computers=2)
+    marker = uuid.uuid4().hex
+    env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url, "ORCHESTRATE_TEST_MARK": marker,
+           # batches of 1000 rows: committed, with their state, before the kill
+           "TARGET_POSTGRES_BATCH_SIZE_ROWS": "1000"}
+    # pages 1 and 2 of the activity log come, page 3 hangs: then the worker dies
+    server.add_fault("slow", path="activitylog", skip=2, delay=30)
+    log = (tmp_path / "killed.log").open("w")
+    runner = subprocess.Popen([str(DAGSTER_BIN / "python"), str(DAGSTER_SIDE), "execute", "orch_activtrak"],
+                              cwd=ORCHESTRATE, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
-        marker = uuid.uuid4().hex
-        env = {**setup.env, "SANDBOX_ACTIVTRAK_URL": server.url, "ORCHESTRATE_TEST_MARK": marker,
-               # batches of 1000 rows: committed, with their state, before the kill
-               "TARGET_POSTGRES_BATCH_SIZE_ROWS": "1000"}
-        # pages 1 and 2 of the activity log come, page 3 hangs: then the worker dies
-        server.add_fault("slow", path="activitylog", skip=2, delay=30)
-        log = (tmp_path / "killed.log").open("w")
-        runner = subprocess.Popen([str(DAGSTER_BIN / "python"), str(DAGSTER_SIDE), "execute", "orch_activtrak"],
-                                  cwd=ORCHESTRATE, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        try:
-            deadline = time.monotonic() + KILL_WAIT_SECONDS
-            while not any(e["fault"] == "slow" for e in server.logged("activitylog")):
-                assert runner.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the run never reached the third page"
-                time.sleep(0.2)
-            time.sleep(0.5)
-        finally:
-            # the worker dies at once: the runner, the step process, meltano, the tap, the target
-            for pid in _marked_pids(marker):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            runner.wait(timeout=30)
-            server.clear_faults()
-        assert runner.returncode == -signal.SIGKILL
-        for _ in range(100):
-            if not _marked_pids(marker):
-                break
-            time.sleep(0.1)
-        assert not _marked_pids(marker), "processes of the killed run are still running"
-        expected = server.app.info()["expected_counts"]
-        assert loaded(postgres, setup, "tap_activtrak", server)["activity_log"] < expected["activity_log"]
-
-        result = dagster_side("resume", "orch_activtrak", env=env, log=tmp_path / "resumed.log")
-        assert result["status"] == "SUCCESS", result
-        assert result["parent"], "not a re-execution of the killed run"
-        assert loaded(postgres, setup, "tap_activtrak", server) == expected
-        # every record once: as many rows as distinct keys (logId, however the loader spells it)
-        ((key,),) = postgres.sql(
-            "select column_name from information_schema.columns where table_schema = 'tap_activtrak' "
-            "and table_name = 'activity_log' and replace(lower(column_name), '_', '') = 'logid'", setup.warehouse)
-        distinct = postgres.sql(f'select count(distinct "{key}") from "tap_activtrak"."activity_log"', setup.warehouse)
-        assert int(distinct[0][0]) == expected["activity_log"]
-        assert '"bookmarks"' in state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres")
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while not any(e["fault"] == "slow" for e in server.logged("activitylog")):
+            assert runner.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run never reached the third page"
+            time.sleep(0.2)
+        time.sleep(0.5)
     finally:
-        server.stop()
+        # the worker dies at once: the runner, the step process, meltano, the tap, the target
+        for pid in _marked_pids(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        runner.wait(timeout=30)
+        server.clear_faults()
+    assert runner.returncode == -signal.SIGKILL
+    for _ in range(100):
+        if not _marked_pids(marker):
+            break
+        time.sleep(0.1)
+    assert not _marked_pids(marker), "processes of the killed run are still running"
+    expected = server.app.info()["expected_counts"]
+    assert loaded(postgres, setup, "tap_activtrak", server)["activity_log"] < expected["activity_log"]
+
+    result = dagster_side("resume", "orch_activtrak", env=env, log=tmp_path / "resumed.log")
+    assert result["status"] == "SUCCESS", result
+    assert result["parent"], "not a re-execution of the killed run"
+    assert loaded(postgres, setup, "tap_activtrak", server) == expected
+    # every record once: as many rows as distinct keys (logId, however the loader spells it)
+    ((key,),) = postgres.sql(
+        "select column_name from information_schema.columns where table_schema = 'tap_activtrak' "
+        "and table_name = 'activity_log' and replace(lower(column_name), '_', '') = 'logid'", setup.warehouse)
+    distinct = postgres.sql(f'select count(distinct "{key}") from "tap_activtrak"."activity_log"', setup.warehouse)
+    assert int(distinct[0][0]) == expected["activity_log"]
+    assert '"bookmarks"' in state_of(postgres, setup, "sandbox:tap-activtrak-to-target-postgres")
