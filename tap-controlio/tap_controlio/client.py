@@ -44,15 +44,21 @@ class ControlioAPIError(FatalAPIError):
     """The API answered something the tap cannot use."""
 
 
+class Page(t.NamedTuple):
+    """What the paginators need of a page: its number of rows and its last row."""
+
+    size: int
+    last: dict | None
+
+
 def rows_of(response: requests.Response) -> list[dict]:
-    """The rows of the documented envelope ``{"data": [...]}``, parsed once.
+    """The rows of the documented envelope ``{"data": [...]}``.
 
     A body that is not JSON, or not that envelope, is an error: a page the tap
-    cannot read is never skipped silently.
+    cannot read is never skipped silently. The response keeps only its
+    ``Page`` (``page_of``), neither the rows nor the body: the rows are freed
+    once read, before the next page (of this window or the next) is requested.
     """
-    cached = getattr(response, "_controlio_rows", None)
-    if cached is not None:
-        return cached
     path = urlparse(response.url).path
     try:
         # msgspec (a dependency of singer-sdk[msgspec]) parses a report page in a third of json.loads's
@@ -69,8 +75,20 @@ def rows_of(response: requests.Response) -> list[dict]:
             f"Controlio answered {path} without the documented {{\"data\": [...]}} list "
             f"of objects: {str(payload)[:200]!r}"
         )
-    response._controlio_rows = rows  # type: ignore[attr-defined]
+    response._controlio_page = Page(len(rows), rows[-1] if rows else None)  # type: ignore[attr-defined]
+    # singer-sdk holds the response until the next one arrives: its body, parsed, goes now (a window's page
+    # and the next window's first page are never both in memory; 1.5 MB of peak RSS in tests/bench)
+    response._content = b""
     return rows
+
+
+def page_of(response: requests.Response) -> Page:
+    """The row count and last row of a page, parsed once (``rows_of``)."""
+    page = getattr(response, "_controlio_page", None)
+    if page is None:
+        rows_of(response)
+        page = response._controlio_page  # type: ignore[attr-defined]
+    return page
 
 
 #: fields that grow while an event is open or as an aggregate's day goes on
@@ -215,7 +233,7 @@ class OffsetPaginator(SDKOffsetPaginator):
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        return len(rows_of(response)) >= self.limit
+        return page_of(response).size >= self.limit
 
 
 class PrevCursorPaginator(BaseAPIPaginator[str | None]):
@@ -228,14 +246,13 @@ class PrevCursorPaginator(BaseAPIPaginator[str | None]):
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        return len(rows_of(response)) >= self.page_size
+        return page_of(response).size >= self.page_size
 
     @override
     def get_next(self, response: requests.Response) -> str | None:
-        rows = rows_of(response)
-        if not rows:
+        last = page_of(response).last
+        if last is None:
             return None
-        last = rows[-1]
         missing = [k for k in ("start_time", "user_id", "computer_id") if last.get(k) is None]
         if missing:
             raise ControlioAPIError(
