@@ -48,6 +48,13 @@ def meltano_dir(tmp_path_factory):
         os.environ["MELTANO_SYS_DIR_ROOT"] = previous
 
 
+@pytest.fixture
+def sandboxes(tmp_path):
+    """Every vendor's sandbox for one test, SCALE records each."""
+    with Sandboxes(TAPS.values(), tmp_path / "sandbox", "--scale", SCALE) as running:
+        yield running
+
+
 def dbt_env(adapter: str, tmp_path, project=None) -> dict[str, str]:
     """dbt's compiled files and logs in tmp_path (never in transform/), optionally another project copy."""
     prefix = f"DBT_{adapter.upper()}_"
@@ -176,22 +183,21 @@ def mart_snapshot(db) -> dict[str, collections.Counter]:
 
 # --- DuckDB -----------------------------------------------------------------------------------
 
-def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, tmp_path):
+def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, sandboxes, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     db = DuckDB(warehouse)
-    with Sandboxes(TAPS.values(), tmp_path / "sandbox", "--scale", SCALE) as sandboxes:
-        env = {**sandboxes.env(), "MELTANO_ENVIRONMENT": "sandbox", "TARGET_DUCKDB_FILEPATH": str(warehouse),
-               "DBT_DUCKDB_PATH": str(warehouse), **dbt_env("duckdb", tmp_path)}
-        meltano("run", "--full-refresh", "all-taps-modeled", env=env, quiet=True)
-        first = check_models(db, sandboxes.expected_counts())
-        assert all(first.values())
+    env = {**sandboxes.env(), "MELTANO_ENVIRONMENT": "sandbox", "TARGET_DUCKDB_FILEPATH": str(warehouse),
+           "DBT_DUCKDB_PATH": str(warehouse), **dbt_env("duckdb", tmp_path)}
+    meltano("run", "--full-refresh", "all-taps-modeled", env=env, quiet=True)
+    first = check_models(db, sandboxes.expected_counts())
+    assert all(first.values())
 
-        # new and late records, sessions that close: the incremental job brings them into the models
-        for vendor in sandboxes.urls:
-            sandboxes.admin(vendor, "advance", {})
-        meltano("run", "all-taps-modeled", env=env, quiet=True)
-        second = check_models(db, sandboxes.expected_counts())
-        assert second["ekran"] > first["ekran"] and second["beyondtrust"] > first["beyondtrust"]
+    # new and late records, sessions that close: the incremental job brings them into the models
+    for vendor in sandboxes.urls:
+        sandboxes.admin(vendor, "advance", {})
+    meltano("run", "all-taps-modeled", env=env, quiet=True)
+    second = check_models(db, sandboxes.expected_counts())
+    assert second["ekran"] > first["ekran"] and second["beyondtrust"] > first["beyondtrust"]
 
     # a full-refresh build gives the rows the incremental job left (incremental models, if any, equal a rebuild)
     after_run = mart_snapshot(db)
@@ -264,22 +270,21 @@ def test_duckdb_models_full_incremental_rebuild_and_matching(meltano_dir, tmp_pa
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 @pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
-def test_postgres_models_full_then_incremental(meltano_dir, tmp_path):
+def test_postgres_models_full_then_incremental(meltano_dir, sandboxes, tmp_path):
     server = PostgresServer().start()
     try:
         db = Postgres(server)
-        with Sandboxes(TAPS.values(), tmp_path / "sandbox", "--scale", SCALE) as sandboxes:
-            env = {**sandboxes.env(), "MELTANO_ENVIRONMENT": "sandbox", **server.meltano_env(),
-                   "DBT_POSTGRES_HOST": server.host, "DBT_POSTGRES_PORT": str(server.port),
-                   "DBT_POSTGRES_USER": server.user, "DBT_POSTGRES_PASSWORD": "",
-                   "DBT_POSTGRES_DATABASE": server.database, **dbt_env("postgres", tmp_path)}
-            meltano("run", "--full-refresh", "all-taps-modeled-postgres", env=env, quiet=True)
-            first = check_models(db, sandboxes.expected_counts())
-            for vendor in sandboxes.urls:
-                sandboxes.admin(vendor, "advance", {})
-            meltano("run", "all-taps-modeled-postgres", env=env, quiet=True)
-            second = check_models(db, sandboxes.expected_counts())
-            assert second["ekran"] > first["ekran"]
+        env = {**sandboxes.env(), "MELTANO_ENVIRONMENT": "sandbox", **server.meltano_env(),
+               "DBT_POSTGRES_HOST": server.host, "DBT_POSTGRES_PORT": str(server.port),
+               "DBT_POSTGRES_USER": server.user, "DBT_POSTGRES_PASSWORD": "",
+               "DBT_POSTGRES_DATABASE": server.database, **dbt_env("postgres", tmp_path)}
+        meltano("run", "--full-refresh", "all-taps-modeled-postgres", env=env, quiet=True)
+        first = check_models(db, sandboxes.expected_counts())
+        for vendor in sandboxes.urls:
+            sandboxes.admin(vendor, "advance", {})
+        meltano("run", "all-taps-modeled-postgres", env=env, quiet=True)
+        second = check_models(db, sandboxes.expected_counts())
+        assert second["ekran"] > first["ekran"]
         meltano("invoke", "dbt-postgres:docs-generate", env=env, quiet=True)
         catalog = json.loads((tmp_path / "dbt-target-postgres" / "catalog.json").read_text())
         assert {f"model.five_vendors.{m}" for m in MARTS} <= set(catalog["nodes"])
