@@ -256,7 +256,7 @@ _READ_ERRORS = (
 
 _RETRIED = (RetriableAPIError, *_READ_ERRORS)
 #: CSV rows a download step hands out (a retried step reads its rows again)
-CSV_STEP_ROWS = 100
+CSV_STEP_ROWS = 20
 
 
 class CsvDownload:
