@@ -254,7 +254,8 @@ def _sessionreports(scale_factor: float) -> tuple[t.Any, Case]:
     start_date = "2000-01-01T00:00:00Z"
     server = start("sessionreports", scale=1, days=2, definitions=0, subscriptions=0, rows_per_report=rows)
     env = _meltano_env("tap-sessionreports", "sessionreports", server, "report_rows", start_date=start_date)
-    env["SANDBOX_FUDO_URL"] = server.url  # the sandbox's name in meltano.yml before c14d1fa (a --baseline)
+    # the sandbox's name and token in meltano.yml before c14d1fa (a --baseline)
+    env.update({"SANDBOX_FUDO_URL": server.url, "TAP_SESSIONREPORTS_API_TOKEN": server.app.token})
     plain = python_module("tests.bench.plain_sessionreports", "report_rows", server.url, server.app.token, start_date)
     return server, Case("tap-sessionreports", "sessionreports", "report_rows", rows, env, plain)
 
