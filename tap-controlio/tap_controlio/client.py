@@ -25,7 +25,7 @@ from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_controlio._sdk import FastRecordMessages, write_state
+from tap_controlio._sdk import FastRecordMessages, RecordBookmarks, write_state
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams.core import BatchConfig
@@ -309,7 +309,7 @@ class WindowPaginator(BaseAPIPaginator[WindowPage | None]):
 
 
 # ---------------------------------------------------------------- streams
-class ControlioStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # _sdk.py's Iterator vs Generator
+class ControlioStream(FastRecordMessages, RESTStream):
     """Shared behaviour of every Controlio endpoint."""
 
     records_jsonpath = "$.data[*]"
@@ -358,6 +358,11 @@ class ControlioStream(FastRecordMessages, RESTStream):  # type: ignore[misc]  # 
         BATCH rows carry no ``_sdc_*`` version, so the loader's next ACTIVATE_VERSION
         would mark them deleted."""
         if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
+            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
+            # each record, before the parent's file is out, and a child's STATE message (sent after
+            # the child's file) carries it: a run killed in between would skip parent records.
             return None
         return super().get_batch_config(config)
 
@@ -485,7 +490,7 @@ def retry_wait(exception: BaseException | None, retry: int, first: float) -> flo
     return min(max(wait, 0.0), MAX_WAIT)
 
 
-class WindowedStream(ControlioStream):
+class WindowedStream(RecordBookmarks, ControlioStream):
     """A date-filtered endpoint read in windows of ``window_days`` days, from the
     bookmark to today (or ``end_date``); the window is the paginator's token
     (``WindowPaginator``), so ``get_url_params`` depends only on the token.
@@ -568,18 +573,16 @@ class WindowedStream(ControlioStream):
         if not self.batching:  # in BATCH mode, singer-sdk writes the state after each batch is out
             write_state(self)
 
-    # ---- singer-sdk private name, fenced: the one in this tap outside _sdk.py.
-    # singer-sdk calls Stream._increment_stream_state for every record and has
-    # no public hook for a bookmark that is not a record's value. Here the
-    # bookmark is the window, saved before each request (``save_position``), so
-    # a record would only set it to the value it already has: 2.6 us a record
+    # The bookmark is the window, saved before each request (``save_position``),
+    # so a record would only set it to the value it already has: singer-sdk's
+    # per-record step is skipped (_sdk.RecordBookmarks). It cost 2.6 us a record
     # for nothing (singer-sdk 0.54.9), about 15% of the CPU of
     # tests/bench/bench_controlio.py (33,100-35,100 records per CPU second with
-    # the SDK's increment, 38,400-41,700 without; 37,000-37,600 before issue 16).
+    # it, 38,400-41,700 without; 37,000-37,600 before issue 16).
     @override
-    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+    def record_moves_bookmark(self, record: dict, context: Context | None) -> bool:
         """Rows do not move the bookmark: their window did, before they were requested."""
-    # ---- end of the fenced private name
+        return False
 
     def enter_window(self, window: Window | None) -> None:
         """The rows read from now on are ``window``'s."""

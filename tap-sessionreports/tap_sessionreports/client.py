@@ -33,14 +33,12 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL, SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
-from tap_sessionreports._sdk import FastRecordMessages
+from tap_sessionreports._sdk import FastRecordMessages, RecordBookmarks
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -322,30 +320,6 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
     #: The default path, relative to api_url (``paths`` in config overrides it).
     default_path: str = ""
 
-    # ---- singer-sdk private names, fenced (1 of 2 spots in this tap outside _sdk.py).
-    # _sdk.FastRecordMessages still walks the stream maps for every record; when
-    # the only map is singer-sdk's identity map without flattening (no
-    # stream_maps in config), the record goes out as it is. Measured on the
-    # report_rows benchmark (200,000 rows, singer-sdk 0.54.9, tests/bench, four
-    # interleaved runs): 4.52 to 4.80 CPU s through _sdk's path alone, 3.89 to
-    # 4.31 s with this (the tap before the shared _sdk: 3.82 to 4.43 s).
-    # Stream._generate_record_messages and Stream._stream_version are private.
-    @override
-    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
-        identity = self.__dict__.get("_identity_records")
-        if identity is None:
-            maps = self.stream_maps
-            identity = self._identity_records = (
-                self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE and all(self.mask.values())
-                and len(maps) == 1 and type(maps[0]) is SameRecordTransform
-                and maps[0].stream_alias == self.name and not maps[0].flattening_enabled)
-        if not identity:
-            yield from super()._generate_record_messages(record)
-            return
-        yield RecordMessage(stream=self.name, record=record, version=self._stream_version,
-                            time_extracted=dt.datetime.now(dt.timezone.utc))
-    # ---- end of the fenced private names
-
     @override
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -358,6 +332,11 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
         rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
         ACTIVATE_VERSION would mark them deleted."""
         if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
+            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
+            # each record, before the parent's file is out, and a child's STATE message (sent after
+            # the child's file) carries it: a run killed in between would skip parent records.
             return None
         return super().get_batch_config(config)
 
@@ -459,7 +438,7 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
             yield from super().generate_child_contexts(record, context)
 
 
-class SessionReportsListStream(SessionReportsStream):
+class SessionReportsListStream(RecordBookmarks, SessionReportsStream):
     """A Fudo list: a success envelope paged by modified_at, ids as strings."""
 
     #: The key of the list in the envelope (``report``, ``defined_report``...).
@@ -497,24 +476,21 @@ class SessionReportsListStream(SessionReportsStream):
     #: by id): they must not move it back, nor trip the sort check
     holding_bookmark = False
 
-    # ---- singer-sdk private name, fenced (2 of 2 spots in this tap outside _sdk.py).
-    # singer-sdk calls Stream._increment_stream_state for every record and has
-    # no public hook for it. This override (1) keeps the bookmark still while
-    # ``holding_bookmark``, and (2) for a sorted list read whole, sets the
-    # bookmark without the SDK's per-record state lookups and JSON conversions:
+    # The bookmark of a sorted list read whole is set here, without singer-sdk's
+    # per-record state lookups and JSON conversions (_sdk.RecordBookmarks):
     # 1.1 us a record instead of 3.9 us (singer-sdk 0.54.9, 100,000 records),
     # about 4% of the reports benchmark's CPU (tests/bench, reports case).
     # The SDK's sort check is kept (test_errors: a server that ignores the order).
     @override
-    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
-        """The bookmark advances to the record's ``modified_at``, never back."""
+    def record_moves_bookmark(self, record: dict, context: Context | None) -> bool:
+        """The bookmark advances to the record's ``modified_at``, never back;
+        True hands the record to singer-sdk's own step (partitions, no bookmark yet)."""
         if self.holding_bookmark:
-            return
+            return False
         state = self._bookmark
-        value = latest_record.get(self.replication_key)
+        value = record.get(self.replication_key)
         if state is None or context is not None or value is None:
-            super()._increment_stream_state(latest_record, context=context)
-            return
+            return True
         old = state.get("replication_key_value")
         if old is not None and self.check_sorted and value < old:
             msg = (f"Unsorted data detected in stream. Latest value '{value}' is "
@@ -522,7 +498,7 @@ class SessionReportsListStream(SessionReportsStream):
             raise InvalidStreamSortException(msg)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
-    # ---- end of the fenced private name
+        return False
 
     def starting_time(self, context: Context | None) -> dt.datetime | None:
         """The bookmark, else start_date (or 30 days ago) for event lists."""

@@ -1,7 +1,8 @@
 """tap-sessionreports with singer-sdk's BATCH messages and ACTIVATE_VERSION: a
 full-table stream that sends ACTIVATE_VERSION stays RECORD messages (BATCH rows
 carry no version, so the loader's ACTIVATE_VERSION would mark them deleted);
-an incremental stream goes BATCH."""
+so does a parent whose children are synced (its bookmark moves before its file
+is out, and a child's STATE carries it); an incremental leaf stream goes BATCH."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.sessionreports.helpers import TAP, config_for
 from tests.taputil import discover, run_tap, select_streams
 
 
-def test_full_tables_with_activate_version_send_records_incremental_streams_batches(sandbox_factory, tmp_path):
+def test_full_tables_and_parents_send_records_incremental_leaf_streams_batches(sandbox_factory, tmp_path):
     server = sandbox_factory("sessionreports", scale=50, days=10, definitions=4, subscriptions=6)
     batches = tmp_path / "batches"
     batches.mkdir()
@@ -31,14 +32,16 @@ def test_full_tables_with_activate_version_send_records_incremental_streams_batc
     assert run.returncode == 0, run.stderr[-3000:]
     expected = server.app.info()["expected_counts"]
 
-    # the full table: RECORD messages of one version, announced by ACTIVATE_VERSION
-    assert run.counts() == {"defined_reports": expected["defined_reports"]}
+    # the full table: RECORD messages of one version, announced by ACTIVATE_VERSION;
+    # the reports (the parent of report_rows): RECORD messages, each report once
+    assert run.counts() == {"defined_reports": expected["defined_reports"], "reports": expected["reports"]}
     activate = [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
     assert {m["stream"] for m in activate} == {"defined_reports"}
-    assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {activate[0]["version"]}
+    assert {m["version"] for m in run.messages if m["type"] == "RECORD" and m["stream"] == "defined_reports"} \
+        == {activate[0]["version"]}
 
-    # the incremental stream and its child (no ACTIVATE_VERSION): BATCH messages
-    # whose files hold every report, and every row of the ready ones, once
+    # the child (incremental, no ACTIVATE_VERSION): BATCH messages whose files
+    # hold every row of the ready reports, once
     def batched(stream: str) -> list[dict]:
         messages = [m for m in run.messages if m["type"] == "BATCH" and m["stream"] == stream]
         assert messages, stream
@@ -51,8 +54,8 @@ def test_full_tables_with_activate_version_send_records_incremental_streams_batc
                     rows += [json.loads(line) for line in lines]
         return rows
 
-    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"reports", "report_rows"}
-    reports = batched("reports")
+    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"report_rows"}
+    reports = run.records("reports")
     assert len(reports) == expected["reports"] == 50
     assert len({r["id"] for r in reports}) == 50
     assert run.bookmark("reports")["replication_key_value"] == max(r["modified_at"] for r in reports)
