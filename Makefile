@@ -32,13 +32,15 @@ dagster-venv: $(DAGSTER_STAMP)
 dagster: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/python -m orchestrate.dev
 
-## make lint: ruff over the repository (ruff.toml), mypy over each package (mypy.ini)
-lint: $(STAMP)
+## make lint: ruff over the repository (ruff.toml), mypy over each package (mypy.ini): the taps, and
+## orchestrate/meltano_dagster against the Dagster venv's packages
+lint: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/ruff check .
 	set -e; for t in $(TAPS); do $(BIN)/mypy --config-file mypy.ini $$t/$$(echo $$t | tr - _); done
+	$(BIN)/mypy --config-file mypy.ini --python-executable $(DAGSTER_VENV)/bin/python orchestrate/meltano_dagster
 
 ## make test: lint, then the whole test suite against the local sandbox
-test: lint $(DAGSTER_STAMP)
+test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 # The taps' tests on the newest singer-sdk pre-release, in a venv of their own: the taps pin the
