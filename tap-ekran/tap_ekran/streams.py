@@ -11,7 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_ekran._sdk import write_state
+from tap_ekran._sdk import RecordBookmarks, write_state
 from tap_ekran.client import (
     UTC,
     EkranAPIError,
@@ -118,7 +118,7 @@ class SessionsPaginator(BaseAPIPaginator[SessionsPage]):
         return self.current_value._replace(page_index=self.current_value.page_index + 1)
 
 
-class SessionsStream(EkranStream):
+class SessionsStream(RecordBookmarks, EkranStream):
     """Every session started or finished since the bookmark.
 
     Each sync is one request range: ``start`` is the bookmark less
@@ -168,6 +168,13 @@ class SessionsStream(EkranStream):
     #: stream writes itself once every page is out (see `_sync_complete`)
     is_sorted = False
     check_sorted = False
+
+    # Records never move the bookmark, so singer-sdk's per-record step is
+    # skipped (_sdk.RecordBookmarks): 2.9 us a record for nothing, about 5% of
+    # the tap's CPU in tests/bench/bench_ekran.py (singer-sdk 0.54.9).
+    @override
+    def record_moves_bookmark(self, record: dict, context: t.Any) -> bool:
+        return False
 
     schema = th.PropertiesList(
         th.Property("sessionId", th.IntegerType, required=True, description="The ID of the session."),
