@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import http.client
 import itertools
-import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -112,12 +111,6 @@ def attr_time(value: str | None) -> str | None:
     if value.isdigit():
         return unix_iso(value)
     return utc_iso(value)
-
-
-def default_start() -> dt.datetime:
-    """30 days ago, 00:00 UTC: where a first sync starts without start_date."""
-    today = dt.datetime.now(UTC).date()
-    return dt.datetime.combine(today - dt.timedelta(days=30), dt.time(), UTC)
 
 
 def parse_when(value: t.Any) -> dt.datetime:
@@ -272,10 +265,6 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
             if response.status_code == HTTPStatus.UNAUTHORIZED else ""
         return (f"BeyondTrust {path} ({self.report} report for stream {self.name}) answered "
                 f"{response.status_code} {response.reason}: {detail}{hint}")
-
-    def sync_end(self) -> int:
-        """The exclusive end of what this sync reads: now, or end_date if it is earlier."""
-        return period_end(self.config, int(time.time()))
 
     # -------------------------------------------------------------- reading
     @cached_property

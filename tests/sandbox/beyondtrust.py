@@ -412,7 +412,8 @@ class App(VendorApp):
                 f"<view_url>{base}?lsid={lsid}&amp;sms={n}&amp;view=1</view_url></show_my_screen_recording>"
                 for n in range(2)) + "</show_my_screen_recordings>")
         if i % 6 == 0:
-            parts.append(f'<command_shell_recordings><command_shell_recording instance="0"><download_url>{base}?lsid={lsid}&amp;shell=0</download_url>'
+            parts.append('<command_shell_recordings><command_shell_recording instance="0">'
+                         f"<download_url>{base}?lsid={lsid}&amp;shell=0</download_url>"
                          f"<view_url>{base}?lsid={lsid}&amp;shell=0&amp;view=1</view_url></command_shell_recording></command_shell_recordings>")
         parts.append(f"<file_transfer_count>{i % 3}</file_transfer_count><file_move_count>{i % 2}</file_move_count>"
                      f"<file_delete_count>0</file_delete_count>")
@@ -457,9 +458,11 @@ class App(VendorApp):
         parts = [f'<event timestamp="{self._iso(ts)}" event_type="{kind}">',
                  f'<performed_by gsnumber="{rep + 1}" type="representative">Rep {rep + 1}</performed_by>']
         if kind == "Chat Message":
-            parts.append(f'<destinations><destination gsnumber="{(rep + 1) % REPS + 1}">Rep {(rep + 1) % REPS + 1}</destination></destinations>')
+            other = (rep + 1) % REPS + 1
+            parts.append(f'<destinations><destination gsnumber="{other}">Rep {other}</destination></destinations>')
             if j % 5 == 0:
-                parts.append(f"<encoded_body>{base64.b64encode(f'bin{j}'.encode() + bytes([1])).decode()}</encoded_body>")
+                encoded = base64.b64encode(f"bin{j}".encode() + bytes([1])).decode()
+                parts.append(f"<encoded_body>{encoded}</encoded_body>")
             else:
                 parts.append(f"<body>team chat {j}</body>")
         elif kind == "File Shared":
@@ -789,7 +792,8 @@ class App(VendorApp):
             return Response.json({"error": "invalid_request"}, 405)
         auth = request.headers.get("Authorization") or ""
         try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":") if auth.startswith("Basic ") else ("", "", "")
+            user, _, password = (base64.b64decode(auth[6:]).decode().partition(":") if auth.startswith("Basic ")
+                                 else ("", "", ""))
         except ValueError:
             user, password = "", ""
         if (user, password) != (self.client_id, self.client_secret):
@@ -964,7 +968,8 @@ class App(VendorApp):
                        f"<rep_list>{self._rep_xml(rep, True, end - start) if self.accepted(i) else ''}</rep_list>"
                        f'<team_list><team id="{team + 1}" primary_team="1">{escape(TEAMS[team])}</team></team_list>'
                        f"<rep_resolved>0</rep_resolved><question_list>{questions}</question_list>"
-                       + (f"<undocumented_survey_version>{i % 4}</undocumented_survey_version>" if i // 2 % 2 == 0 else "")
+                       + (f"<undocumented_survey_version>{i % 4}</undocumented_survey_version>"
+                          if i // 2 % 2 == 0 else "")
                        + "</exit_survey>")
         return self._stream("exit_survey_list", "", rows())
 
@@ -989,7 +994,8 @@ class App(VendorApp):
                 logged = "".join(
                     f'<representative gsnumber="{r + 1}" id="{r + 1}"><display_name>Rep {r + 1}</display_name>'
                     f"<public_display_name>Alex {r + 1}</public_display_name><private_display_name>Rep {r + 1}"
-                    f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip><private_ip>192.0.2.{r + 1}</private_ip>"
+                    f"</private_display_name><public_ip>203.0.113.{r + 1}</public_ip>"
+                    f"<private_ip>192.0.2.{r + 1}</private_ip>"
                     "</representative>" for r in range(team, REPS, len(TEAMS) * 2))
                 yield (f'<team_activity id="{team + 1}" name={quoteattr(TEAMS[team] + self.name_suffix)}'
                        f' undocumented_region="eu-{team % 2}">'
@@ -998,7 +1004,7 @@ class App(VendorApp):
         return self._stream("team_activity_list", head, rows())
 
     def _report_JumpItem(self, params: dict) -> Response:
-        which, lo, hi = self._range(params)
+        _which, lo, hi = self._range(params)
         # the document's forms: jump_group='shared:[id]', jump_item=[id]:[type], performed_by='user:[id]'
         # (its examples quote two of them: quoted or not, both are read)
         group, item_filter, actor = (
