@@ -90,7 +90,7 @@ class TapSessionReports(CheckedConfig, Tap):
         th.Property("ca_bundle", th.StringType(min_length=1),
                     description="Path of a CA bundle (PEM) to verify the appliance's certificate with."),
         th.Property("request_timeout", th.NumberType(exclusive_minimum=0), default=300,
-                    description="Seconds before a request times out (and is retried)."),
+                    description="Seconds before a request times out (it is then retried)."),
         th.Property("max_retries", th.IntegerType(minimum=1), default=5,
                     description="Attempts per request on 429, 5xx, timeouts and dropped connections."),
         th.Property("retry_backoff_seconds", th.NumberType(minimum=0), default=2,
