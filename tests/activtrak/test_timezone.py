@@ -15,6 +15,8 @@ TAP = "tap-activtrak"
 TOKEN = "sandbox-activtrak-token"
 UTC = dt.timezone.utc
 STREAMS = ("activity_log", "working_hours_users", "working_hours_computers")
+#: the server's today in the tests of a zone off UTC: a fixed day, never the wall clock's
+SERVER_TODAY = "2026-03-10"
 
 
 def config_for(server, **extra):
@@ -84,10 +86,15 @@ def test_a_field_named_like_a_computed_one_or_a_bad_time_is_kept_in_extra(sandbo
 # ------------------------------------------------------------------ time zones
 @pytest.mark.parametrize("zone", ["Etc/GMT+5", "Asia/Tokyo"])  # UTC-5 and UTC+9, fixed offsets
 def test_a_server_clock_off_utc_loses_and_doubles_nothing(sandbox_factory, zone):
-    server = sandbox_factory("activtrak", scale=1500, days=4, users=3, computers=2, timezone=zone)
+    # the server's days are fixed (its today: SERVER_TODAY) and every sync ends
+    # where that day ends on its clock (end_date), so the test reads the same
+    # days whenever it runs, even across the server's midnight
+    server = sandbox_factory("activtrak", scale=1500, days=4, users=3, computers=2, timezone=zone,
+                             today=SERVER_TODAY)
     app = server.app
     tz = ZoneInfo(zone)
-    config = config_for(server, timezone=zone)
+    end = app.day_instant(app.today + dt.timedelta(days=1))
+    config = config_for(server, timezone=zone, end_date=end.isoformat())
     first = run_tap(TAP, config)
     assert first.returncode == 0, first.stderr[-2000:]
 
@@ -119,7 +126,9 @@ def test_a_server_clock_off_utc_loses_and_doubles_nothing(sandbox_factory, zone)
 
     # time passes; the next sync reads the server's last two days again, and
     # only new or late entries
-    change = app.advance(new=6, late=3, late_days_ago=1, grow_today=300)
+    # (at noon of the server's today)
+    noon = app.day_instant(app.today) + dt.timedelta(hours=12)
+    change = app.advance(new=6, late=3, late_days_ago=1, grow_today=300, now=noon.isoformat())
     server.clear_log()
     second = run_tap(TAP, config, state=first.state)
     assert second.returncode == 0, second.stderr[-2000:]

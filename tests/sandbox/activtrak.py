@@ -159,13 +159,16 @@ class App(VendorApp):
         return row
 
     # ---------------------------------------------------------------- time
-    def advance(self, new: int = 25, late: int = 10, late_days_ago: int = 3, grow_today: int = 600) -> dict:
-        """``new`` records dated now, ``late`` records dated ``late_days_ago`` back."""
-        now = dt.datetime.now(dt.UTC).timestamp()
+    def advance(self, new: int = 25, late: int = 10, late_days_ago: int = 3, grow_today: int = 600,
+                now: str | None = None) -> dict:
+        """``new`` records dated now, ``late`` records dated ``late_days_ago`` back.
+        ``now``: the server's clock (ISO 8601, UTC without an offset; default: the wall clock)."""
+        at = dt.datetime.now(dt.UTC) if now is None else dt.datetime.fromisoformat(now)
+        now_ts = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
         first_new = self.total
         for i in range(new):
-            self.extra.append(now - (new - i))
-        late_ts = now - late_days_ago * 86400
+            self.extra.append(now_ts - (new - i))
+        late_ts = now_ts - late_days_ago * 86400
         for i in range(late):
             self.extra.append(late_ts + i)
         self.today_growth += grow_today
