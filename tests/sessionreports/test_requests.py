@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import types
 
 import pytest
 import requests
@@ -76,13 +77,42 @@ def test_the_bookmark_wins_over_start_date_and_query_filter_is_added():
         "modified_at.ge(2026-01-07T10:00:00.123456Z),modified_at.le(2026-01-08T10:30:00Z),user_id.in(7)")
 
 
-def test_the_default_start_is_midnight_30_days_before_today():
+class _AnyDatetime(type(dt.datetime)):
+    """Every datetime is an instance of the frozen class, as of the real one."""
+
+    def __instancecheck__(cls, value: object) -> bool:
+        return isinstance(value, dt.datetime)
+
+
+def frozen_datetime_module(now: dt.datetime) -> types.ModuleType:
+    """A copy of the datetime module whose ``datetime.now()`` is ``now``."""
+
+    class Frozen(dt.datetime, metaclass=_AnyDatetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return now.astimezone(tz) if tz is not None else now.replace(tzinfo=None)
+
+    module = types.ModuleType("datetime")
+    module.__dict__.update(vars(dt))
+    module.datetime = Frozen  # type: ignore[attr-defined]
+    return module
+
+
+@pytest.mark.parametrize(
+    ("now", "since"),
+    [
+        ("2026-03-10T15:30:00+00:00", "2026-02-08T00:00:00Z"),
+        ("2026-03-01T00:00:00+00:00", "2026-01-30T00:00:00Z"),  # across a 28-day February
+        ("2024-03-30T23:59:59.999999+00:00", "2024-02-29T00:00:00Z"),  # a leap day, a moment before midnight
+        ("2027-01-01T00:30:00+01:00", "2026-12-01T00:00:00Z"),  # still the 31st in UTC
+    ],
+)
+def test_the_default_start_is_midnight_30_days_before_today(monkeypatch, now, since):
+    from tap_sessionreports import client
+
+    monkeypatch.setattr(client, "dt", frozen_datetime_module(dt.datetime.fromisoformat(now)))
     stream = stream_of("reports")
-    since = stream.get_new_paginator().current_value[0]
-    today = dt.datetime.now(UTC).date()
-    # (a test run across midnight UTC sees one of two days)
-    allowed = {f"{today - dt.timedelta(days=30 + n):%Y-%m-%d}T00:00:00Z" for n in (0, 1)}
-    assert since in allowed
+    assert stream.get_new_paginator().current_value[0] == since
 
 
 def test_definitions_are_read_whole_on_a_first_sync_and_from_the_bookmark_after():
