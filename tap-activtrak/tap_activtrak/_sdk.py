@@ -3,7 +3,7 @@
 Checked against singer-sdk 0.54.9 and 0.55.0b7. Everything else in the tap
 uses singer-sdk's public hooks only. Each entry says why no public hook does
 the job. Every tap of this repository carries an identical copy of this
-module (each tap stands alone); tests/test_sdk_copies.py fails when the
+module (each tap stands alone); tests/test_sdk_private.py fails when the
 copies differ.
 """
 
@@ -20,7 +20,8 @@ from singer_sdk.singerlib import RecordMessage
 if t.TYPE_CHECKING:
     from singer_sdk import Stream, Tap
 
-__all__ = ["CheckedConfig", "FastRecordMessages", "RecordBookmarks", "increment_state", "tap_of", "write_state"]
+__all__ = ["CheckedConfig", "FastRecordMessages", "RecordBookmarks", "batch_records", "increment_state", "tap_of",
+           "write_state"]
 
 
 class CheckedConfig:
@@ -139,6 +140,18 @@ def write_state(stream: Stream) -> None:
     killed later resumes after it; singer-sdk only does so every
     ``STATE_MSG_FREQUENCY`` records and at the end of the stream."""
     stream._write_state_message()
+
+
+def batch_records(stream: Stream, context: t.Any = None) -> t.Iterator[dict]:
+    """The records a BATCH sync of ``stream`` writes to its files
+    (``Stream._sync_records(context, write_messages=False)``, what singer-sdk's
+    ``Stream.get_batches`` hands its batcher): each one post-processed, with its
+    bookmark moved and its children synced, and no RECORD or STATE message
+    written. singer-sdk has no public iterator of them (``get_records`` yields
+    the rows before all that); ``streamrules.StreamRules.get_batches`` writes
+    them to its own files (the gzip level singer-sdk's batcher does not let
+    one choose)."""
+    return stream._sync_records(context, write_messages=False)
 
 
 def tap_of(stream: Stream) -> Tap:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import typing as t
 from functools import cached_property
@@ -14,19 +13,16 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_activtrak._sdk import FastRecordMessages
+from tap_activtrak.streamrules import StreamRules
 
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
-    from singer_sdk.streams.core import BatchConfig
 
 UTC = dt.timezone.utc
-#: one cap on any single wait between attempts, Retry-After's or the exponential one
-MAX_WAIT = 600.0
 DEFAULT_START_DAYS_AGO = 30
 EXTRA = "extra"  # the declared object column holding every undeclared field
 DEFAULT_TIMEZONE = "UTC"
@@ -103,8 +99,8 @@ def local_day(instant: dt.datetime, zone: dt.tzinfo) -> dt.date:
     return instant.astimezone(zone).date()
 
 
-class ActivTrakStream(FastRecordMessages, RESTStream):
-    """Shared behaviour of every ActivTrak endpoint."""
+class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
+    """Shared behaviour of every ActivTrak endpoint (BATCH and retries: ``StreamRules``)."""
 
     # The API's JSON already has the declared types and post_process makes the
     # date-times UTC; conforming every field again costs ~40% of the CPU.
@@ -189,25 +185,9 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config["request_timeout"])
 
-    # -------------------------------------------------------------- retries
-    # singer-sdk's validate_response classifies: 429 and 5xx are retried,
-    # every other 4xx fails at once with response_error_message.
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        """Retry-After where the API sends it, else ``retry_backoff_seconds``
-        doubled after each attempt; no single wait longer than ``MAX_WAIT``."""
-        first = float(self.config["retry_backoff_seconds"])
-        attempts = itertools.count()
-        return self.backoff_runtime(value=lambda exception: retry_wait(exception, first * 2 ** next(attempts)))
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # Retry-After is the vendor's wish: wait exactly that
-
+    # -------------------------------------------------------------- errors
+    # singer-sdk's validate_response classifies: 429 and 5xx are retried
+    # (StreamRules: how long between attempts), every other 4xx fails at once.
     @override
     def response_error_message(self, response: requests.Response) -> str:
         """The API's own ``message`` (its error payload), the path and a hint for a 401."""
@@ -247,20 +227,6 @@ class ActivTrakStream(FastRecordMessages, RESTStream):
         return row
 
     @override
-    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
-        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the
-        BATCH rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so
-        the next ACTIVATE_VERSION would mark them deleted."""
-        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
-            return None
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
-            # each record, before the parent's file is out, and a child's STATE message (sent after
-            # the child's file) carries it: a run killed in between would skip parent records.
-            return None
-        return super().get_batch_config(config)
-
-    @override
     def generate_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
         """None: no ActivTrak stream has children (singer-sdk's default copies
         every record as a child context)."""
@@ -287,21 +253,3 @@ def config_instant(value: t.Any, *, end: bool = False) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
-
-def retry_wait(exception: BaseException | None, fallback: float) -> float:
-    """How long to wait before the next attempt: the response's Retry-After
-    (seconds or an HTTP date) if it has one, else ``fallback``; at most ``MAX_WAIT``."""
-    wait = fallback
-    response = getattr(exception, "response", None)
-    header = response.headers.get("Retry-After") if response is not None else None
-    if header:
-        try:
-            wait = float(header)
-        except ValueError:
-            try:
-                when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
-            except ValueError:
-                pass
-            else:
-                wait = (when - dt.datetime.now(UTC)).total_seconds()
-    return min(max(wait, 0.0), MAX_WAIT)

@@ -9,7 +9,7 @@ Every answer is read through ``BeyondTrustStream.read_answer``, the one
 request path: each attempt (the request, the token request when one is due,
 and the body up to the first row not yet emitted) runs under singer-sdk's
 backoff decorator, so 429, 5xx, timeouts and dropped connections are retried
-with one wait rule (``backoff_wait_generator``). A body that breaks off after
+with one wait rule (``StreamRules.retry_wait``). A body that breaks off after
 rows were emitted is asked again and the rows already emitted are read past,
 once a digest of their keys proves the new answer starts with the same rows.
 Nothing is ever half-read silently: past ``max_retries`` the sync fails.
@@ -34,10 +34,10 @@ from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_beyondtrust._sdk import FastRecordMessages, tap_of
+from tap_beyondtrust.streamrules import StreamRules
 
 if t.TYPE_CHECKING:
     from tap_beyondtrust.auth import BeyondTrustOAuth
@@ -47,8 +47,6 @@ T = t.TypeVar("T")
 NS = "https://www.beyondtrust.com/namespaces/API/reporting"
 ERROR_TAG = f"{{{NS}}}error"
 DEFAULT_REPORT_PATH = "/api/reporting"
-#: one cap on a single wait between attempts (Retry-After included)
-MAX_WAIT_SECONDS = 600.0
 UTC = dt.timezone.utc
 
 #: errors that mean the body was cut off in transit: the report is asked again
@@ -146,8 +144,8 @@ def to_epoch(value: dt.datetime) -> int:
 
 
 # ------------------------------------------------------------------ streams
-class BeyondTrustStream(FastRecordMessages, RESTStream):
-    """Shared behaviour of every report."""
+class BeyondTrustStream(StreamRules, FastRecordMessages, RESTStream):
+    """Shared behaviour of every report (BATCH and the waits between attempts: ``StreamRules``)."""
 
     # records are built with their declared types; conforming again costs CPU
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -186,43 +184,6 @@ class BeyondTrustStream(FastRecordMessages, RESTStream):
     @override
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config["request_timeout"])
-
-    @override
-    def get_batch_config(self, config: t.Mapping) -> t.Any:  # BatchConfig | None (a private singer-sdk module)
-        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH rows of
-        singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next ACTIVATE_VERSION
-        would mark them deleted."""
-        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
-            return None
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
-            # each record, before the parent's file is out, and a child's STATE message (sent after
-            # the child's file) carries it: a run killed in between would skip parent records.
-            return None
-        return super().get_batch_config(config)
-
-    # -------------------------------------------------------------- retries
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """What Retry-After asks when the appliance sends it, else retry_backoff_seconds
-        doubled at each attempt; never more than MAX_WAIT_SECONDS at once."""
-        first = float(self.config["retry_backoff_seconds"])
-        attempts = itertools.count()
-
-        def wait(exception: BaseException) -> float:
-            doubled = first * 2 ** next(attempts)
-            after = _retry_after_header(getattr(exception, "response", None))
-            return min(doubled if after is None else after, MAX_WAIT_SECONDS)
-
-        return self.backoff_runtime(value=wait)
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # the waits are those configured (and those Retry-After asks)
 
     # -------------------------------------------------------------- one request
     def send(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
@@ -456,18 +417,3 @@ def _xml_error_text(body: bytes) -> str | None:
     found = root.find(ERROR_TAG)
     return (found.text or "").strip() if found is not None else None
 
-
-def _retry_after_header(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        return max(float(header), 0.0)
-    except ValueError:
-        try:
-            when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return max((when - dt.datetime.now(UTC)).total_seconds(), 0.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import json
 import typing as t
 from functools import cached_property
@@ -21,19 +20,14 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.pagination import OffsetPaginator as SDKOffsetPaginator
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from tap_controlio._sdk import FastRecordMessages, RecordBookmarks, write_state
-
-if t.TYPE_CHECKING:
-    from singer_sdk.streams.core import BatchConfig
+from tap_controlio.streamrules import StreamRules
 
 MAX_PAGE_SIZE = 10000
 DEFAULT_START_DAYS_AGO = 30
-#: the one cap on a single wait between retries, exponential or Retry-After
-MAX_WAIT = 600.0
 PAGE_CURSOR = "prev"  # state key of a cursor report's last page cursor within its window
 EXTRA = "extra"  # the declared object column holding every undeclared field
 ROW_KEY = "row_key"  # the digest key of rows without a guaranteed natural key (row_digest)
@@ -309,8 +303,8 @@ class WindowPaginator(BaseAPIPaginator[WindowPage | None]):
 
 
 # ---------------------------------------------------------------- streams
-class ControlioStream(FastRecordMessages, RESTStream):
-    """Shared behaviour of every Controlio endpoint."""
+class ControlioStream(StreamRules, FastRecordMessages, RESTStream):
+    """Shared behaviour of every Controlio endpoint (BATCH and the waits between attempts: ``StreamRules``)."""
 
     records_jsonpath = "$.data[*]"
     #: the default path (API-CONTRACT.md), overridable through the ``paths`` setting
@@ -352,38 +346,9 @@ class ControlioStream(FastRecordMessages, RESTStream):
     def page_size(self) -> int:
         return int(self.config["page_size"])
 
-    @override
-    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
-        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: singer-sdk's
-        BATCH rows carry no ``_sdc_*`` version, so the loader's next ACTIVATE_VERSION
-        would mark them deleted."""
-        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
-            return None
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
-            # each record, before the parent's file is out, and a child's STATE message (sent after
-            # the child's file) carries it: a run killed in between would skip parent records.
-            return None
-        return super().get_batch_config(config)
-
-    # -------------------------------------------------------------- retries
+    # -------------------------------------------------------------- errors
     # singer-sdk classifies responses (``validate_response``: 429 and 5xx are
-    # retried, every other 4xx is fatal) and retries through these hooks.
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        """What Retry-After asks, else ``retry_backoff_seconds`` doubled each
-        retry; a fresh count for every request (``retry_wait``)."""
-        first, retries = float(self.config["retry_backoff_seconds"]), itertools.count()
-        return self.backoff_runtime(value=lambda exception: retry_wait(exception, next(retries), first))
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # Retry-After is the vendor's wish: wait exactly that
-
+    # retried, StreamRules says how long between attempts; every other 4xx is fatal).
     @override
     def response_error_message(self, response: requests.Response) -> str:
         """The API's ``{"error": ...}`` message and the endpoint path (never the
@@ -460,34 +425,6 @@ class ControlioStream(FastRecordMessages, RESTStream):
         # singer-sdk would copy every record as a child context, with no child stream to hand it to
         if self.child_streams:
             yield from super().generate_child_contexts(record, context)
-
-
-def retry_after(exception: BaseException | None) -> float | None:
-    """The seconds a 429/5xx answer's Retry-After header asks for, if any."""
-    response = getattr(exception, "response", None)
-    if response is None:
-        return None
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        return float(header)
-    except ValueError:
-        try:
-            when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return (when - dt.datetime.now(UTC)).total_seconds()
-
-
-def retry_wait(exception: BaseException | None, retry: int, first: float) -> float:
-    """Seconds before retry number ``retry`` (0 for the first): what Retry-After
-    asks, else ``first`` doubled each retry; never less than 0 nor more than
-    ``MAX_WAIT``."""
-    wait = retry_after(exception)
-    if wait is None:
-        wait = first * 2.0 ** min(retry, 64)
-    return min(max(wait, 0.0), MAX_WAIT)
 
 
 class WindowedStream(RecordBookmarks, ControlioStream):

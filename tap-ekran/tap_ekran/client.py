@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
-import math
 import re
 import typing as t
 from functools import cached_property
@@ -17,17 +15,12 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_ekran._sdk import FastRecordMessages
-
-if t.TYPE_CHECKING:
-    from singer_sdk.batch import BatchConfig
+from tap_ekran.streamrules import StreamRules
 
 UTC = dt.timezone.utc
-#: the longest single wait between retries, whether Retry-After or the doubling asks for more
-MAX_RETRY_WAIT = 600.0
 #: the most sessions the API hands out per request ("Max value: 1000")
 MAX_SESSION_COUNT = 1000
 #: OpenSSL's reason in a requests SSLError, e.g. "certificate verify failed: self-signed certificate"
@@ -199,9 +192,10 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
 
 
 # ------------------------------------------------------------------ stream
-class EkranStream(FastRecordMessages, RESTStream):
+class EkranStream(StreamRules, FastRecordMessages, RESTStream):
     """Shared behaviour of Ekran endpoints: the ApiKey header, TLS settings,
-    timeouts, retries with Retry-After, and readable errors.
+    timeouts, retries with Retry-After, and readable errors (BATCH and the
+    waits between attempts: ``StreamRules``).
 
     singer-sdk's ``validate_response`` classifies the answers (429 and 5xx
     retried, other 4xx fatal); ``response_error_message`` words them."""
@@ -240,44 +234,7 @@ class EkranStream(FastRecordMessages, RESTStream):
     def timeout(self) -> float:  # type: ignore[override]
         return float(self.config["request_timeout"])
 
-    @override
-    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
-        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH
-        rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
-        ACTIVATE_VERSION would mark them deleted."""
-        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
-            return None
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
-            # each record, before the parent's file is out, and a child's STATE message (sent after
-            # the child's file) carries it: a run killed in between would skip parent records.
-            return None
-        return super().get_batch_config(config)
-
     # -------------------------------------------------------------- retries
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
-        """What Retry-After asks where the server sends it, else
-        retry_backoff_seconds doubled per attempt; never more than
-        MAX_RETRY_WAIT at once."""
-        attempts = itertools.count()
-        base = float(self.config["retry_backoff_seconds"])
-
-        def wait(exception: BaseException | None) -> float:
-            doubled = base * 2 ** next(attempts)
-            asked = retry_after_seconds(exception)
-            return min(doubled if asked is None else asked, MAX_RETRY_WAIT)
-
-        return self.backoff_runtime(value=wait)
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # Retry-After is the server's wish: wait exactly that
-
     @override
     def request_decorator(self, func: t.Callable) -> t.Callable:
         """singer-sdk's retries, then a readable error when they give up on
@@ -360,21 +317,3 @@ def _error_detail(response: requests.Response) -> str:
                 return value if isinstance(value, str) else json.dumps(value)[:500]
     return text[:500] or "(empty body)"
 
-
-def retry_after_seconds(exception: BaseException | None) -> float | None:
-    """A Retry-After header's wait (seconds or an HTTP date), or None."""
-    response = getattr(exception, "response", None)
-    if response is None:
-        return None
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = dt.datetime.strptime(header, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return max((when - dt.datetime.now(UTC)).total_seconds(), 0.0)
-    return max(seconds, 0.0) if math.isfinite(seconds) else None

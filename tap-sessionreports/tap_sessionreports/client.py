@@ -10,8 +10,8 @@ Everything the Fudo streams share lives here:
 - retries: singer-sdk's (429 and 5xx retried, other 4xx fatal; timeouts and
   dropped connections retried), ``max_retries`` attempts, waits of
   ``retry_backoff_seconds * 2**attempt`` or the Retry-After the appliance
-  sends, none longer than ``MAX_RETRY_WAIT``; a CSV body that breaks off is
-  read again from the row it broke at;
+  sends, none longer than ``MAX_RETRY_WAIT`` (``StreamRules``); a CSV body
+  that breaks off is read again from the row it broke at;
 - paging: ``limit``/``offset`` over ``filter=modified_at.ge(...)`` ordered
   by ``modified_at`` (see ``ModifiedSincePaginator``).
 """
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import re
 import typing as t
-from email.utils import parsedate_to_datetime
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -34,11 +32,12 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import FatalAPIError, InvalidStreamSortException
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE, REPLICATION_INCREMENTAL, SelectionMask
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL, SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from tap_sessionreports._sdk import FastRecordMessages, RecordBookmarks
+from tap_sessionreports.streamrules import StreamRules
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -311,34 +310,22 @@ def _earlier(value: t.Any, than: t.Any) -> bool:
 
 
 # ----------------------------------------------------------------- base stream
-class SessionReportsStream(FastRecordMessages, RESTStream):
-    """Shared behaviour of every Fudo PAM stream."""
+class SessionReportsStream(StreamRules, FastRecordMessages, RESTStream):
+    """Shared behaviour of every Fudo PAM stream (BATCH and the waits between attempts: ``StreamRules``)."""
 
     # post_process hands out records of the schema's types already
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     #: The default path, relative to api_url (``paths`` in config overrides it).
     default_path: str = ""
+    #: StreamRules' cap on a single wait: 300 s here (the setting's description says so)
+    MAX_WAIT_SECONDS = MAX_RETRY_WAIT
 
     @override
     @property
     def emit_activate_version_messages(self) -> bool:
         # a child (report_rows) holds only the reports read this sync, never a whole table
         return self.parent_stream_type is None and super().emit_activate_version_messages
-
-    @override
-    def get_batch_config(self, config: t.Mapping) -> t.Any:  # BatchConfig | None (a private singer-sdk module)
-        """No BATCH for a full-table stream that sends ACTIVATE_VERSION: the BATCH
-        rows of singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
-        ACTIVATE_VERSION would mark them deleted."""
-        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
-            return None
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            # Nor for a parent whose children are synced: singer-sdk moves the parent's bookmark with
-            # each record, before the parent's file is out, and a child's STATE message (sent after
-            # the child's file) carries it: a run killed in between would skip parent records.
-            return None
-        return super().get_batch_config(config)
 
     @override
     @property
@@ -382,33 +369,9 @@ class SessionReportsStream(FastRecordMessages, RESTStream):
             remembered = self._remembered_mask = (resolved, _RememberingMask(resolved))
         return remembered[1]
 
-    # ------------------------------------------------------------ retries
+    # ------------------------------------------------------------ requests
     # singer-sdk's validate_response classifies answers (429 and 5xx retried,
-    # other 4xx fatal); these hooks set how often and how long it waits.
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
-
-    @override
-    def backoff_jitter(self, value: float) -> float:
-        return value  # the waits are the ones retry_wait says
-
-    @override
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        """The wait before each retry: Retry-After, else the doubling backoff."""
-        attempts = itertools.count()
-        return self.backoff_runtime(value=lambda exception: self.retry_wait(exception, next(attempts)))
-
-    def retry_wait(self, exception: BaseException | None, attempt: int) -> float:
-        """Seconds to wait after failed attempt ``attempt + 1``: the answer's
-        Retry-After when it has one, else ``retry_backoff_seconds * 2**attempt``;
-        at most ``MAX_RETRY_WAIT``."""
-        response = getattr(exception, "response", None)
-        wait = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
-        if wait is None:
-            wait = float(self.config["retry_backoff_seconds"]) * 2**attempt
-        return min(wait, MAX_RETRY_WAIT)
-
+    # other 4xx fatal); StreamRules sets how often and how long it waits.
     def send_request(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
         """Send a request built by ``build_prepared_request`` (which authenticates
         it) and classify its answer (``validate_response``): for the requests
@@ -636,19 +599,3 @@ class _RememberingMask(SelectionMask):
         self[breadcrumb] = selected
         return selected
 
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)

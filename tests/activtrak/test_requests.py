@@ -13,7 +13,6 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_activtrak.client import MAX_WAIT, retry_wait
 from tap_activtrak.streams import ActivityLogStream, DayWindow, WindowPagePaginator, WorkingHoursStream
 from tap_activtrak.tap import TapActivTrak
 
@@ -236,9 +235,11 @@ def test_waits_double_from_retry_backoff_seconds_and_retry_after_wins():
 
 
 def test_one_cap_on_every_single_wait():
-    assert retry_wait(failure(429, "100000"), 1.0) == MAX_WAIT
-    assert retry_wait(failure(503), 10_000.0) == MAX_WAIT
+    log = stream("activity_log", retry_backoff_seconds=1.0)
+    assert log.MAX_WAIT_SECONDS == 600.0
+    assert log.retry_wait(failure(429, "100000"), 0) == 600.0
+    assert log.retry_wait(failure(503), 14) == 600.0  # 1 s doubled 14 times: 16,384 s
     soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert retry_wait(failure(429, soon), 1.0) == MAX_WAIT
-    assert retry_wait(failure(429, "Thu, 01 Jan 1970 00:00:00 GMT"), 1.0) == 0.0
-    assert retry_wait(failure(429, "soon"), 3.0) == 3.0
+    assert log.retry_wait(failure(429, soon), 0) == 600.0
+    assert log.retry_wait(failure(429, "Thu, 01 Jan 1970 00:00:00 GMT"), 0) == 0.0
+    assert log.retry_wait(failure(429, "soon"), 1) == 2.0  # unreadable: the doubling

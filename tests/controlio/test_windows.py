@@ -11,7 +11,6 @@ import typing as t
 import pytest
 import requests
 
-from tap_controlio.client import retry_wait
 from tap_controlio.tap import TapControlio
 
 UTC = dt.timezone.utc
@@ -184,13 +183,17 @@ def error(status: int, retry_after: str | None = None) -> Exception:
 
 
 def test_retry_waits_double_from_the_setting_and_retry_after_wins_with_one_cap():
-    assert [retry_wait(error(503), n, 2.0) for n in range(4)] == [2.0, 4.0, 8.0, 16.0]
-    assert retry_wait(error(503), 12, 2.0) == 600.0  # the one cap on a single wait
-    assert retry_wait(error(429, "7"), 0, 2.0) == 7.0
-    assert retry_wait(error(429, "7"), 5, 2.0) == 7.0  # Retry-After, whatever the retry
-    assert retry_wait(error(429, "3600"), 0, 2.0) == 600.0
-    assert retry_wait(error(429, "-5"), 0, 2.0) == 0.0
-    assert retry_wait(error(429, "soon"), 1, 0.5) == 1.0  # unreadable: the doubling
-    assert retry_wait(requests.ConnectionError("reset"), 0, 0.25) == 0.25
+    def logons(first_wait: float) -> t.Any:
+        return TapControlio(config={**BASE, "retry_backoff_seconds": first_wait}).streams["logons"]
+
+    retry_wait = logons(2.0).retry_wait
+    assert [retry_wait(error(503), n) for n in range(4)] == [2.0, 4.0, 8.0, 16.0]
+    assert retry_wait(error(503), 12) == 600.0  # the one cap on a single wait
+    assert retry_wait(error(429, "7"), 0) == 7.0
+    assert retry_wait(error(429, "7"), 5) == 7.0  # Retry-After, whatever the retry
+    assert retry_wait(error(429, "3600"), 0) == 600.0
+    assert retry_wait(error(429, "-5"), 0) == 0.0
+    assert retry_wait(error(429, "soon"), 1) == 4.0  # unreadable: the doubling
+    assert logons(0.25).retry_wait(requests.ConnectionError("reset"), 0) == 0.25
     later = (dt.datetime.now(UTC) + dt.timedelta(hours=2)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert retry_wait(error(503, later), 0, 1.0) == 600.0
+    assert retry_wait(error(503, later), 0) == 600.0

@@ -1,0 +1,160 @@
+"""The rules the tap's REST streams share: when a stream sends BATCH
+messages, how their files are written, and how long a stream waits before
+trying a failed request again.
+
+Every tap of this repository carries an identical copy of this module (each
+tap stands alone); tests/test_streamrules.py fails when the copies differ and
+runs the same tests against each copy. It uses singer-sdk's public hooks; its
+one private step (the records of a BATCH sync) is ``_sdk.batch_records``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import itertools
+import math
+import typing as t
+import uuid
+from email.utils import parsedate_to_datetime
+
+from singer_sdk.batch import lazy_chunked_generator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+from singer_sdk.singerlib.json import serialize_json
+from typing_extensions import override
+
+from ._sdk import batch_records
+
+if t.TYPE_CHECKING:
+    from singer_sdk import RESTStream
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.core import BatchConfig
+
+    _RESTStream = RESTStream[t.Any]
+else:
+    _RESTStream = object
+
+__all__ = ["StreamRules", "retry_after_seconds"]
+
+UTC = dt.timezone.utc
+#: lines handed to the compressor at once (one call per line costs more than the joins)
+LINES_PER_WRITE = 1000
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (never below 0):
+    a number of seconds or an HTTP date. None for no header, or one that is
+    neither (``soon``, ``inf``, ``nan``)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, no zone known
+        when = when.replace(tzinfo=UTC)
+    return max((when - dt.datetime.now(UTC)).total_seconds(), 0.0)
+
+
+class StreamRules(_RESTStream):
+    """RESTStream mixin, first in a stream class's bases, before ``RESTStream``:
+
+    - BATCH messages only where they are safe (``get_batch_config``);
+    - the BATCH files singer-sdk writes for ``jsonl`` with ``gzip``, at the
+      fastest gzip level (``get_batches``);
+    - the waits between attempts: what ``Retry-After`` asks, else a first wait
+      doubled at each attempt, none longer than ``MAX_WAIT_SECONDS``, no jitter
+      (``retry_wait``).
+    """
+
+    #: the longest single wait between two attempts, in seconds, Retry-After's included
+    MAX_WAIT_SECONDS: t.ClassVar[float] = 600.0
+    #: gzip level of the BATCH files: 1 (singer-sdk writes 9, which costs ~6x the CPU on
+    #: these records for files ~1.5x smaller that are read once and deleted)
+    BATCH_GZIP_LEVEL: t.ClassVar[int] = 1
+
+    # ---------------------------------------------------------------- BATCH
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        """singer-sdk's batch config, except for two kinds of stream that keep RECORD messages.
+
+        A full-table stream that sends ACTIVATE_VERSION: the BATCH rows of
+        singer-sdk 0.54 loaders carry no ``_sdc_*`` metadata, so the next
+        ACTIVATE_VERSION would mark them deleted.
+
+        A parent whose children are synced: singer-sdk moves the parent's bookmark
+        with each record, before the parent's file is out, and a child's STATE
+        message (sent after the child's file) carries it: a run killed in between
+        would skip parent records."""
+        if self.replication_method == REPLICATION_FULL_TABLE and self.emit_activate_version_messages:
+            return None
+        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
+            return None
+        return super().get_batch_config(config)
+
+    @override
+    def get_batches(self, batch_config: BatchConfig,
+                    context: Context | None = None) -> t.Iterable[tuple[t.Any, list[str]]]:
+        """singer-sdk's JSONLinesBatcher files, at gzip level ``BATCH_GZIP_LEVEL``.
+
+        For the ``jsonl`` format with ``gzip`` compression: files named
+        ``{prefix}{tap}--{stream}-{uuid}-{n}.json.gz`` in the storage root, each
+        of ``batch_size`` records (the last one of the rest), one JSON object a
+        line as singer-sdk serializes it, one manifest (its URL) per file. Any
+        other encoding is singer-sdk's own."""
+        encoding = batch_config.encoding
+        if encoding.format != "jsonl" or encoding.compression != "gzip":
+            yield from super().get_batches(batch_config, context)
+            return
+        storage = batch_config.storage
+        sync_id = f"{self.tap_name}--{self.name}-{uuid.uuid4()}"
+        prefix = storage.prefix or ""
+        chunks = lazy_chunked_generator(batch_records(self, context), batch_config.batch_size)
+        for number, chunk in enumerate(chunks, start=1):
+            filename = f"{prefix}{sync_id}-{number}.json.gz"
+            with (storage.open(filename, "wb") as file,
+                  gzip.GzipFile(fileobj=file, mode="wb", compresslevel=self.BATCH_GZIP_LEVEL) as lines):
+                for records in lazy_chunked_generator(chunk, LINES_PER_WRITE):
+                    lines.write("".join([serialize_json(record) + "\n" for record in records]).encode())
+            yield encoding, [storage.get_url(filename)]
+
+    # ---------------------------------------------------------------- retries
+    # singer-sdk's validate_response classifies the answers (429 and 5xx are
+    # retried, every other 4xx fails at once); these hooks say how often and how
+    # long the backoff decorator waits.
+    def first_retry_wait(self) -> float:
+        """Seconds before the first retry, doubled before each next one: the
+        ``retry_backoff_seconds`` setting."""
+        return float(self.config["retry_backoff_seconds"])
+
+    def retry_wait(self, exception: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt + 1`` (``attempt`` 0:
+        the first): the answer's Retry-After when it has a readable one, else
+        ``first_retry_wait() * 2**attempt``; at most ``MAX_WAIT_SECONDS``."""
+        response = getattr(exception, "response", None)
+        headers = getattr(response, "headers", None)
+        wait = retry_after_seconds(headers.get("Retry-After")) if headers is not None else None
+        if wait is None:
+            wait = self.first_retry_wait() * 2.0 ** min(attempt, 64)
+        return min(max(wait, 0.0), self.MAX_WAIT_SECONDS)
+
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        """``retry_wait`` of each failure; every attempt counts, Retry-After's too."""
+        attempts = itertools.count()
+        return self.backoff_runtime(value=lambda exception: self.retry_wait(exception, next(attempts)))
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        return value  # Retry-After is the server's wish, the doubling the configured one: wait exactly that
+
+    @override
+    def backoff_max_tries(self) -> int:
+        """Attempts in all, the first included: the ``max_retries`` setting."""
+        return int(self.config["max_retries"])
