@@ -125,8 +125,12 @@ class App(VendorApp):
         today: str | None = None,
         limit_cap: int | None = None,
         shuffle_ties: bool = True,
+        start_date: str | None = None,
     ) -> None:
         self.seed = seed
+        #: the start_date of the syncs whose counts info() gives (ISO 8601; None: the tap's
+        #: default, midnight UTC 30 days before the day of the call, read from the wall clock)
+        self.start_date = start_date
         self.shuffle_ties = shuffle_ties
         self._tie_random = random.Random(seed)
         self.limit_cap = limit_cap  # an appliance that silently serves fewer than `limit`
@@ -347,7 +351,9 @@ class App(VendorApp):
         return order[-1][0] if order else self.start_us
 
     def _default_cutoff_us(self) -> int:
-        """The tap's default start_date: midnight UTC, 30 days ago."""
+        """The syncs' start_date (``start_date``), else the tap's default: midnight UTC, 30 days ago."""
+        if self.start_date:
+            return _us(dt.datetime.fromisoformat(self.start_date.replace("Z", "+00:00")))
         today = dt.datetime.now(dt.timezone.utc).date()
         return _us(dt.datetime.combine(today - dt.timedelta(days=TAP_DEFAULT_START_DAYS), dt.time(), dt.timezone.utc))
 

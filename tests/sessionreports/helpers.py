@@ -8,11 +8,14 @@ LIST_STREAMS = ("reports", "defined_reports", "report_subscriptions")
 
 
 def config_for(server, **extra):
+    """The config of a sync of ``server``: with the sandbox's start_date when it has one."""
+    start = getattr(server.app, "start_date", None)
     return {
         "api_url": server.url + "/",  # a trailing slash is tolerated
         "api_token": TOKEN,
         "retry_backoff_seconds": 0.01,
         "request_timeout": 5,
+        **({"start_date": start} if start else {}),
         **extra,
     }
 

@@ -24,9 +24,14 @@ DOCUMENTED_TITLES = {
 
 @pytest.fixture
 def sessionreports(sandbox_factory):
-    # 120 reports over 45 days (the default start_date keeps the last 30),
-    # two per modified_at, so pages of 7 split ties
-    return sandbox_factory("sessionreports", scale=120, days=45, definitions=5, subscriptions=16)
+    # 120 reports over 45 days (start_date keeps the last 30), two per
+    # modified_at, so pages of 7 split ties. start_date is the tap's default
+    # (midnight UTC 30 days back), fixed here: the syncs and the sandbox's
+    # counts read the same day whenever they run, even across midnight UTC
+    today = dt.datetime.now(dt.timezone.utc).date()
+    start = dt.datetime.combine(today - dt.timedelta(days=30), dt.time(), dt.timezone.utc)
+    return sandbox_factory("sessionreports", scale=120, days=45, definitions=5, subscriptions=16,
+                           start_date=start.isoformat().replace("+00:00", "Z"))
 
 
 def index_of(report_id: str) -> int:
@@ -242,7 +247,7 @@ def test_killed_large_csv_resumes_after_the_rows_already_written(sandbox_factory
 
 
 def test_start_date_end_date_and_query_filter_bound_the_reports(sessionreports):
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = sessionreports.app.today  # the sandbox's, whatever the day when the tap runs
     start = dt.datetime.combine(today - dt.timedelta(days=20), dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(today - dt.timedelta(days=5), dt.time(), dt.timezone.utc)
     user = USER_IDS[1]
