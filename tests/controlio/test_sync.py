@@ -153,12 +153,17 @@ def test_rows_keep_undeclared_fields_and_times_are_utc(controlio):
     assert run.records("users")[0]["extra"]["domain"] == "CORP"
 
 
-def test_second_sync_reads_from_the_bookmark_with_lookback(controlio):
+def test_second_sync_reads_from_the_bookmark_with_lookback(sandbox_factory):
+    # the sandbox's days fixed, and time passes to an hour before the end of its
+    # today: the new rows are on its today whatever the wall clock says
+    controlio = sandbox_factory("controlio", scale=1200, days=4, users=8, computers=3, activities=6, categories=3,
+                                today=FIXED_TODAY)
     streams = ["detailed_activities", "logons", "workload_by_days", "audit_log"]
     first = sync(config_for(controlio), streams=streams)
     assert first.returncode == 0, first.stderr[-2000:]
     assert first.bookmark("logons")["replication_key_value"] == day(controlio, 0)
-    controlio.app.advance(new=5, late=3, grow_today=900)
+    late_evening = dt.datetime.combine(controlio.app.today, dt.time(23), dt.timezone.utc)
+    controlio.app.advance(new=5, late=3, grow_today=900, now=late_evening.isoformat())
     controlio.clear_log()
     second = sync(config_for(controlio), state=first.state, streams=streams)
     assert second.returncode == 0, second.stderr[-2000:]

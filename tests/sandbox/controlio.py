@@ -611,14 +611,16 @@ class App(VendorApp):
         return rows
 
     # ------------------------------------------------------------ time
-    def advance(self, new: int = 12, late: int = 6, grow_today: int = 600) -> dict:
+    def advance(self, new: int = 12, late: int = 6, grow_today: int = 600, now: str | None = None) -> dict:
         """``new`` raw rows dated now, ``late`` raw rows dated yesterday, two more
         event rows today and one yesterday in every event report, today's
-        aggregates grow, and one activity is renamed."""
-        now = int(dt.datetime.now(UTC).timestamp())
+        aggregates grow, and one activity is renamed. ``now``: the server's
+        clock (ISO 8601, UTC without an offset; default: the wall clock)."""
+        at = dt.datetime.now(UTC) if now is None else dt.datetime.fromisoformat(now)
+        now_ts = int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp())
         yesterday = _day_ts(self.today - dt.timedelta(days=1)) + 12 * 3600
         added = 0
-        for origin, count in ((now - 2 * new, new), (yesterday, late)):
+        for origin, count in ((now_ts - 2 * new, new), (yesterday, late)):
             us = origin * US + 123457
             for i in range(count):
                 user = i % self.n_users + 1
@@ -633,7 +635,7 @@ class App(VendorApp):
             if day >= self.first_day:
                 self.bonus[day] = self.bonus.get(day, 0) + more
         self.today_growth += grow_today
-        self.advanced_at = _iso(now)
+        self.advanced_at = _iso(now_ts)
         self.changed_activity_names[1] = f"app1-renamed-{len(self.changed_activity_names) + self.today_growth}.exe"
         return {"raw_added": added, "raw_total": self.base_count + len(self.extra_keys)}
 
