@@ -4,11 +4,15 @@ alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.demo import ROOT, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import MELTANO, ROOT, meltano, meltano_taps, schema_of, warehouse_counts
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
@@ -63,3 +67,51 @@ def test_all_taps_job_lists_every_extractor():
     in_job = {task.split()[0] for task in job["tasks"]}
     extractors = {e["name"] for e in project["plugins"]["extractors"] if "inherit_from" not in e}
     assert in_job == extractors == set(TAPS)
+
+
+def _loader_flushes(output: str, table: str) -> list[int]:
+    """The sizes of target-duckdb's flushes into ``table``, from its log lines."""
+    return [int(n) for n in re.findall(rf"Loading (\d+) rows into '[^']*\"{table}\"'", output)]
+
+
+def _run_into_duckdb(project: Path, tap: str, warehouse: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [MELTANO, "run", "--full-refresh", "--state-id-suffix", f"e2e-{uuid.uuid4().hex[:8]}", tap, "target-duckdb"],
+        cwd=project, capture_output=True, text=True, check=False, timeout=600,
+        env={**os.environ, **env, "MELTANO_ENVIRONMENT": "sandbox", "TARGET_DUCKDB_FILEPATH": str(warehouse),
+             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_target_duckdb_flushes_as_many_rows_as_the_extractor_asks(sandboxes, tmp_path):
+    """target-duckdb's batch_size_rows comes from the extractor's extra
+    ``target_duckdb_batch_size_rows`` (here set through its environment
+    variable), and an extractor without the extra gets the project's default
+    (meltano.yml's top-level env): the flushes in the loader's log and the rows
+    in DuckDB say which."""
+    sessions = sandboxes.expected_counts()["ekran"]["sessions"]
+    assert sessions > 14, "the sandbox needs more than two flushes of sessions"
+
+    warehouse = tmp_path / "extra.duckdb"
+    out = _run_into_duckdb(ROOT, "tap-ekran", warehouse,
+                           {**sandboxes.env(), "TAP_EKRAN__TARGET_DUCKDB_BATCH_SIZE_ROWS": "7"})
+    flushes = _loader_flushes(out, "sessions")
+    assert flushes[:-1] == [7] * (len(flushes) - 1) and 0 < flushes[-1] <= 7 and sum(flushes) == sessions
+    assert warehouse_counts(warehouse)[("tap_ekran", "sessions")] == sessions
+
+    # the same project without tap-ekran's extra, and a project default of 5
+    project = tmp_path / "project"
+    project.mkdir()
+    for tap in ROOT.glob("tap-*"):
+        (project / tap.name).symlink_to(tap)
+    text = (ROOT / "meltano.yml").read_text()
+    own = re.compile(r"(  - name: tap-ekran\n)    target_duckdb_batch_size_rows: \d+\n")
+    default = re.compile(r"(\n  MELTANO_EXTRACT__TARGET_DUCKDB_BATCH_SIZE_ROWS: )'\d+'\n")
+    assert own.search(text) and default.search(text), "meltano.yml no longer sets the sizes this test changes"
+    (project / "meltano.yml").write_text(default.sub(r"\g<1>'5'\n", own.sub(r"\1", text)))
+    warehouse = tmp_path / "default.duckdb"
+    flushes = _loader_flushes(_run_into_duckdb(project, "tap-ekran", warehouse, sandboxes.env()), "sessions")
+    assert flushes[:-1] == [5] * (len(flushes) - 1) and 0 < flushes[-1] <= 5 and sum(flushes) == sessions
+    assert warehouse_counts(warehouse)[("tap_ekran", "sessions")] == sessions
