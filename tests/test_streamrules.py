@@ -326,3 +326,8 @@ def test_the_retry_after_parser(case):
         None, None, 12.0, 3.0, 1.5, 0.0, None, None, None, 1000.0]
     assert parse("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
     assert 295.0 <= t.cast("float", parse(http_date(300))) <= 300.0
+    # HTTP's two obsolete date forms (RFC 9110, 5.6.7), which a recipient must read too
+    later = dt.datetime.now(UTC) + dt.timedelta(seconds=300)
+    rfc850, asctime = later.strftime("%A, %d-%b-%y %H:%M:%S GMT"), later.strftime("%a %b %d %H:%M:%S %Y")
+    assert 295.0 <= t.cast("float", parse(rfc850)) <= 300.0
+    assert 295.0 <= t.cast("float", parse(asctime)) <= 300.0
