@@ -48,7 +48,7 @@ test: lint
 NEXT_VENV  := .venv-sdk-next
 NEXT_STAMP := $(NEXT_VENV)/.installed
 SDK_NEXT   ?= singer-sdk[msgspec]>=0.55.0a1,<0.56
-TAP_TESTS  := $(foreach t,$(TAPS),tests/$(subst tap-,,$(t))) tests/test_stream_maps.py
+TAP_TESTS  := $(foreach t,$(TAPS),tests/$(subst tap-,,$(t))) tests/test_stream_maps.py tests/test_streamrules.py
 
 $(NEXT_STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
 	test -x $(NEXT_VENV)/bin/python || $(PYTHON) -m venv $(NEXT_VENV)
