@@ -19,6 +19,7 @@ The functions here are also what tests/e2e uses.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -71,9 +72,19 @@ class Sandboxes:
     def __init__(self, vendors: t.Iterable[str], state_dir: Path, *extra: str) -> None:
         self.vendors = sorted(set(vendors))
         self.state_dir = state_dir
-        self.extra = extra
         self.proc: subprocess.Popen | None = None
         self.urls: dict[str, str] = {}
+        #: settings the taps and the sandbox must read alike. tap-sessionreports' default
+        #: start_date (midnight UTC, 30 days back) is read from the wall clock by the tap at each
+        #: run and by its sandbox at each info(), over 45 days of data: the counts differed when
+        #: midnight UTC fell between the two. Both get the same start_date, taken once.
+        self.pinned: dict[str, str] = {}
+        if "sessionreports" in self.vendors and not any(a.startswith("sessionreports.start_date=") for a in extra):
+            midnight = dt.datetime.combine(dt.datetime.now(dt.timezone.utc).date(), dt.time(), dt.timezone.utc)
+            start = (midnight - dt.timedelta(days=30)).isoformat()
+            self.pinned["TAP_SESSIONREPORTS_START_DATE"] = start
+            extra = (*extra, "--set", f"sessionreports.start_date={start}")
+        self.extra = extra
 
     def __enter__(self) -> Sandboxes:
         env_file = self.state_dir / "sandbox.json"
@@ -103,7 +114,7 @@ class Sandboxes:
                 self.proc.kill()
 
     def env(self) -> dict[str, str]:
-        return {f"SANDBOX_{v.upper()}_URL": url for v, url in self.urls.items()}
+        return {**{f"SANDBOX_{v.upper()}_URL": url for v, url in self.urls.items()}, **self.pinned}
 
     def admin(self, vendor: str, action: str, payload: object = None, method: str | None = None) -> t.Any:
         """Call a sandbox admin endpoint: GET, POST with ``payload``, or ``method``."""
