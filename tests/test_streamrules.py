@@ -6,7 +6,11 @@ run against each tap's base stream, which takes its rules from its own copy.
 - the BATCH files: singer-sdk's JSONLinesBatcher files (names, URLs, one
   manifest a file, ``batch_size`` records a file), at the fastest gzip level;
 - the waits between attempts: Retry-After (seconds or an HTTP date), else the
-  first wait doubled at each attempt, every wait capped, no jitter.
+  first wait doubled at each attempt, every wait capped, no jitter;
+- the transport: TLS verification (``ca_bundle``, else ``verify_ssl``), the
+  ``request_timeout`` and ``api_url`` without its trailing slash, which no base
+  stream defines itself (``path`` stays per tap: the taps read ``paths``
+  differently).
 """
 
 from __future__ import annotations
@@ -143,6 +147,59 @@ def test_the_base_stream_takes_its_rules_from_its_own_copy(case):
            "retry_wait"}
     assert own & set(vars(base)) == set(), "the base stream keeps a copy of a rule"
     assert case.max_wait == base.MAX_WAIT_SECONDS
+
+
+# ------------------------------------------------------------------ the transport
+TRANSPORT = ("url_base", "requests_session", "timeout")
+
+
+@by_tap
+def test_the_base_stream_takes_its_transport_from_its_own_copy(case):
+    rules = importlib.import_module(f"{case.package}.streamrules")
+    base = getattr(importlib.import_module(f"{case.package}.client"), case.base_stream)
+    assert set(TRANSPORT) & set(vars(base)) == set(), "the base stream keeps its own transport"
+    for name in TRANSPORT:  # the first class of the MRO that defines it
+        assert next(cls for cls in base.__mro__ if name in vars(cls)) is rules.StreamRules, name
+    # the documented exception: every tap keeps its own path (its comment says why)
+    assert "path" in vars(base) and "path" not in vars(rules.StreamRules)
+
+
+@by_tap
+def test_tls_is_verified_against_the_ca_bundle_when_it_is_set(case, tmp_path):
+    bundle = tmp_path / "private-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    for verify_ssl in (True, False):
+        stream = probe(case, ca_bundle=str(bundle), verify_ssl=verify_ssl)
+        assert stream.requests_session.verify == str(bundle)
+        assert stream.requests_session is stream.requests_session  # singer-sdk's one session
+
+
+@by_tap
+@pytest.mark.parametrize("verify_ssl", [True, False])
+def test_without_a_ca_bundle_tls_is_verified_as_verify_ssl_says(case, verify_ssl):
+    assert probe(case, verify_ssl=verify_ssl).requests_session.verify is verify_ssl
+
+
+@by_tap
+def test_tls_is_verified_by_default(case):
+    assert probe(case).requests_session.verify is True
+
+
+@by_tap
+def test_the_timeout_is_request_timeout_as_a_float(case):
+    assert probe(case, request_timeout=12.5).timeout == 12.5
+    timeout = probe(case, request_timeout=30).timeout
+    assert timeout == 30.0 and type(timeout) is float
+    assert probe(case).timeout == 300.0  # the settings' default
+
+
+@by_tap
+def test_url_base_is_api_url_without_its_trailing_slash(case):
+    assert probe(case, api_url="https://host.example.com/").url_base == "https://host.example.com"
+    assert probe(case, api_url="https://host.example.com").url_base == "https://host.example.com"
+    stream = probe(case, api_url="https://host.example.com/api/")
+    assert stream.url_base == "https://host.example.com/api"
+    assert stream.get_url(None) == "https://host.example.com/api/probe"  # the probe's path is /probe
 
 
 # ------------------------------------------------------------------ the batch rule

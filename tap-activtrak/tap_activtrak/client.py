@@ -100,7 +100,7 @@ def local_day(instant: dt.datetime, zone: dt.tzinfo) -> dt.date:
 
 
 class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
-    """Shared behaviour of every ActivTrak endpoint (BATCH and retries: ``StreamRules``)."""
+    """Shared behaviour of every ActivTrak endpoint (BATCH, retries, TLS, timeout, api_url: ``StreamRules``)."""
 
     # The API's JSON already has the declared types and post_process makes the
     # date-times UTC; conforming every field again costs ~40% of the CPU.
@@ -158,11 +158,8 @@ class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
             return self.start_instant
         return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
 
-    @property
-    @override
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
+    # path stays per tap (StreamRules has none): the taps read ``paths`` differently;
+    # here any entry replaces default_path, an empty one too (the schema takes any string)
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
@@ -172,18 +169,6 @@ class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.config["api_token"])
-
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
-        return session
-
-    @property
-    @override
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config["request_timeout"])
 
     # -------------------------------------------------------------- errors
     # singer-sdk's validate_response classifies: 429 and 5xx are retried

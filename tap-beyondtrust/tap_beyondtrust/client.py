@@ -145,18 +145,15 @@ def to_epoch(value: dt.datetime) -> int:
 
 # ------------------------------------------------------------------ streams
 class BeyondTrustStream(StreamRules, FastRecordMessages, RESTStream):
-    """Shared behaviour of every report (BATCH and the waits between attempts: ``StreamRules``)."""
+    """Shared behaviour of every report (BATCH, retry waits, TLS, timeout, api_url: ``StreamRules``)."""
 
     # records are built with their declared types; conforming again costs CPU
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     #: generate_report value
     report: str = ""
 
-    @property
-    @override
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
+    # path stays per tap (StreamRules has none): the taps read ``paths`` differently;
+    # here every report shares one default path, DEFAULT_REPORT_PATH (there is no default_path)
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
@@ -172,18 +169,6 @@ class BeyondTrustStream(StreamRules, FastRecordMessages, RESTStream):
     def http_headers(self) -> dict:
         # the document: close the connection after each API call
         return {"Connection": "close", "Accept": "text/xml, application/xml, application/x-gzip"}
-
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
-        return session
-
-    @property
-    @override
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config["request_timeout"])
 
     # -------------------------------------------------------------- one request
     def send(self, prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:

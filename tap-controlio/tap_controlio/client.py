@@ -304,7 +304,7 @@ class WindowPaginator(BaseAPIPaginator[WindowPage | None]):
 
 # ---------------------------------------------------------------- streams
 class ControlioStream(StreamRules, FastRecordMessages, RESTStream):
-    """Shared behaviour of every Controlio endpoint (BATCH and the waits between attempts: ``StreamRules``)."""
+    """Shared behaviour of every Controlio endpoint (BATCH, retry waits, TLS, timeout, api_url: ``StreamRules``)."""
 
     records_jsonpath = "$.data[*]"
     #: the default path (API-CONTRACT.md), overridable through the ``paths`` setting
@@ -315,11 +315,8 @@ class ControlioStream(StreamRules, FastRecordMessages, RESTStream):
     #: the SDK's per-record type conformance has nothing left to do
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    @property
-    @override
-    def url_base(self) -> str:
-        return self.config["api_url"].rstrip("/")
-
+    # path stays per tap (StreamRules has none): the taps read ``paths`` differently;
+    # here an entry (the schema makes it start with /) replaces default_path
     @property
     @override
     def path(self) -> str:  # type: ignore[override]  # singer-sdk declares a plain attribute
@@ -329,18 +326,6 @@ class ControlioStream(StreamRules, FastRecordMessages, RESTStream):
     @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.config["api_token"])
-
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
-        return session
-
-    @property
-    @override
-    def timeout(self) -> float:  # type: ignore[override]  # singer-sdk says int; requests takes a float
-        return float(self.config["request_timeout"])
 
     @property
     def page_size(self) -> int:

@@ -193,9 +193,9 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
 
 # ------------------------------------------------------------------ stream
 class EkranStream(StreamRules, FastRecordMessages, RESTStream):
-    """Shared behaviour of Ekran endpoints: the ApiKey header, TLS settings,
-    timeouts, retries with Retry-After, and readable errors (BATCH and the
-    waits between attempts: ``StreamRules``).
+    """Shared behaviour of Ekran endpoints: the ApiKey header, retries with
+    Retry-After, and readable errors (BATCH, the waits between attempts, TLS
+    settings, timeout and api_url: ``StreamRules``).
 
     singer-sdk's ``validate_response`` classifies the answers (429 and 5xx
     retried, other 4xx fatal); ``response_error_message`` words them."""
@@ -206,11 +206,8 @@ class EkranStream(StreamRules, FastRecordMessages, RESTStream):
     #: the default path, relative to api_url; overridable through `paths`
     default_path: str = ""
 
-    @property
-    @override
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
+    # path stays per tap (StreamRules has none): the taps read ``paths`` differently;
+    # here an empty entry means default_path, and a path without its leading / gets one
     @property
     @override
     def path(self) -> str:  # type: ignore[override]
@@ -221,18 +218,6 @@ class EkranStream(StreamRules, FastRecordMessages, RESTStream):
     @override
     def authenticator(self) -> APIKeyAuthenticator:
         return APIKeyAuthenticator(key=API_KEY_HEADER, value=self.config["api_token"], location="header")
-
-    @property
-    @override
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or self.config["verify_ssl"]
-        return session
-
-    @property
-    @override
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config["request_timeout"])
 
     # -------------------------------------------------------------- retries
     @override

@@ -1,6 +1,7 @@
 """The rules the tap's REST streams share: when a stream sends BATCH
-messages, how their files are written, and how long a stream waits before
-trying a failed request again.
+messages, how their files are written, how long a stream waits before
+trying a failed request again, and the transport settings every tap reads
+alike (``api_url``, ``request_timeout``, ``verify_ssl`` and ``ca_bundle``).
 
 Every tap of this repository carries an identical copy of this module (each
 tap stands alone); tests/test_streamrules.py fails when the copies differ and
@@ -26,6 +27,7 @@ from typing_extensions import override
 from ._sdk import batch_records
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk import RESTStream
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.core import BatchConfig
@@ -71,7 +73,10 @@ class StreamRules(_RESTStream):
       fastest gzip level (``get_batches``);
     - the waits between attempts: what ``Retry-After`` asks, else a first wait
       doubled at each attempt, none longer than ``MAX_WAIT_SECONDS``, no jitter
-      (``retry_wait``).
+      (``retry_wait``);
+    - the transport: ``url_base`` (``api_url``), ``requests_session`` (TLS
+      verification: ``ca_bundle``, ``verify_ssl``), ``timeout``
+      (``request_timeout``).
     """
 
     #: the longest single wait between two attempts, in seconds, Retry-After's included
@@ -160,3 +165,26 @@ class StreamRules(_RESTStream):
     def backoff_max_tries(self) -> int:
         """Attempts in all, the first included: the ``max_retries`` setting."""
         return int(self.config["max_retries"])
+
+    # ---------------------------------------------------------------- transport
+    @property
+    @override
+    def url_base(self) -> str:
+        """The ``api_url`` setting without its trailing slashes (the streams' paths start with one)."""
+        return str(self.config["api_url"]).rstrip("/")
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        """singer-sdk's session, verifying TLS certificates against the ``ca_bundle``
+        file when that setting is set, else as the ``verify_ssl`` setting says
+        (false: not at all)."""
+        session = super().requests_session
+        session.verify = self.config.get("ca_bundle") or bool(self.config["verify_ssl"])
+        return session
+
+    @property
+    @override
+    def timeout(self) -> float:  # type: ignore[override]  # singer-sdk says int; requests takes a float
+        """Seconds a request may take: the ``request_timeout`` setting (a number, fractions kept)."""
+        return float(self.config["request_timeout"])

@@ -311,7 +311,7 @@ def _earlier(value: t.Any, than: t.Any) -> bool:
 
 # ----------------------------------------------------------------- base stream
 class SessionReportsStream(StreamRules, FastRecordMessages, RESTStream):
-    """Shared behaviour of every Fudo PAM stream (BATCH and the waits between attempts: ``StreamRules``)."""
+    """Shared behaviour of every Fudo PAM stream (BATCH, retry waits, TLS, timeout, api_url: ``StreamRules``)."""
 
     # post_process hands out records of the schema's types already
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -327,11 +327,8 @@ class SessionReportsStream(StreamRules, FastRecordMessages, RESTStream):
         # a child (report_rows) holds only the reports read this sync, never a whole table
         return self.parent_stream_type is None and super().emit_activate_version_messages
 
-    @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
+    # path stays per tap (StreamRules has none): the taps read ``paths`` differently;
+    # here an empty entry means default_path (the schema asks for "/..." anyway)
     @override
     @property
     def path(self) -> str:  # type: ignore[override]
@@ -341,18 +338,6 @@ class SessionReportsStream(StreamRules, FastRecordMessages, RESTStream):
     @cached_property
     def authenticator(self) -> APIKeyAuthenticator:
         return APIKeyAuthenticator(key="Authorization", value=self.config["api_token"], location="header")
-
-    @override
-    @property
-    def requests_session(self) -> requests.Session:
-        session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or bool(self.config["verify_ssl"])
-        return session
-
-    @override
-    @property
-    def timeout(self) -> float:  # type: ignore[override]
-        return float(self.config["request_timeout"])
 
     @override
     @property
