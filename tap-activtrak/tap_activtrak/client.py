@@ -15,6 +15,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from tap_activtrak import period
 from tap_activtrak._sdk import FastRecordMessages
 from tap_activtrak.streamrules import StreamRules
 
@@ -23,7 +24,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 UTC = dt.timezone.utc
-DEFAULT_START_DAYS_AGO = 30
 EXTRA = "extra"  # the declared object column holding every undeclared field
 DEFAULT_TIMEZONE = "UTC"
 
@@ -126,11 +126,7 @@ class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
     @property
     def start_instant(self) -> dt.datetime:
         """``start_date`` (UTC; a date is its midnight UTC), or midnight UTC 30 days ago."""
-        configured = self.config.get("start_date")
-        if configured:
-            return config_instant(configured)
-        today = dt.datetime.now(UTC).date() - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
-        return dt.datetime.combine(today, dt.time(), UTC)
+        return period.start_instant(self.config, dt.datetime.now(UTC))
 
     @property
     def start_date(self) -> dt.date:
@@ -141,8 +137,7 @@ class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
     def end_instant(self) -> dt.datetime | None:
         """Where ``end_date`` ends the synced period, exclusive (a date: the
         midnight UTC after it); None without an end_date."""
-        end = self.config.get("end_date")
-        return config_instant(end, end=True) if end else None
+        return period.end_instant(self.config)
 
     @property
     def end_day(self) -> dt.date | None:
@@ -223,18 +218,3 @@ class ActivTrakStream(StreamRules, FastRecordMessages, RESTStream):
             if self.config.get(setting) is not None:
                 return {param: int(self.config[setting])}
         return {}
-
-
-def config_instant(value: t.Any, *, end: bool = False) -> dt.datetime:
-    """A start_date/end_date setting as an aware UTC datetime. An ISO date is
-    its midnight UTC (``end``: the midnight after it, so that the day is in an
-    exclusive end); a date-time without an offset is UTC.
-
-    Raises ValueError for anything else."""
-    text = str(value).strip()
-    if len(text) == 10:
-        day = dt.date.fromisoformat(text) + dt.timedelta(days=1 if end else 0)
-        return dt.datetime.combine(day, dt.time(), UTC)
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-

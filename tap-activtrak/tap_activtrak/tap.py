@@ -11,8 +11,9 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_activtrak import period
 from tap_activtrak._sdk import CheckedConfig
-from tap_activtrak.client import DEFAULT_TIMEZONE, config_instant, server_zone
+from tap_activtrak.client import DEFAULT_TIMEZONE, server_zone
 from tap_activtrak.streams import STREAM_TYPES
 
 if t.TYPE_CHECKING:
@@ -111,10 +112,12 @@ class TapActivTrak(CheckedConfig, Tap):
         for name in ("start_date", "end_date"):
             if config.get(name):
                 try:
-                    bounds[name] = config_instant(config[name], end=name == "end_date")
+                    read = period.parse_end if name == "end_date" else period.parse_instant
+                    bounds[name] = read(config[name])
                 except ValueError:
                     errors.append(f"{name} {config[name]!r} is not an ISO date (YYYY-MM-DD) or date-time")
-        if len(bounds) == 2 and bounds["end_date"] <= bounds["start_date"]:
+        start, end = bounds.get("start_date"), bounds.get("end_date")
+        if start is not None and end is not None and end <= start:
             errors.append("end_date must be after start_date (an end_date date ends at the midnight after it)")
         try:
             server_zone(config["timezone"])

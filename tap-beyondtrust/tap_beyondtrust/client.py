@@ -36,6 +36,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from typing_extensions import override
 
+from tap_beyondtrust import period
 from tap_beyondtrust._sdk import FastRecordMessages, tap_of
 from tap_beyondtrust.streamrules import StreamRules
 
@@ -112,7 +113,10 @@ def attr_time(value: str | None) -> str | None:
 
 
 def parse_when(value: t.Any) -> dt.datetime:
-    """start_date / end_date: an ISO date (its midnight) or date-time, UTC unless it carries an offset."""
+    """start_date or a bookmark: an ISO date (its midnight UTC) or date-time,
+    UTC unless it carries an offset. Unlike ``period.parse_instant`` the result
+    keeps the offset it is written with: the archives' first day is
+    start_date's date as written (``windows.first_instant``)."""
     raw = str(value).strip()
     if len(raw) <= 10:
         return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), UTC)
@@ -120,20 +124,10 @@ def parse_when(value: t.Any) -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def end_bound(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
-    """The exclusive end of the synced period: end_date's instant, or for an ISO
-    date the midnight after that day (so that day is synced); None: up to now."""
-    value = config.get("end_date")
-    if not value:
-        return None
-    end = parse_when(value)
-    return end + dt.timedelta(days=1) if len(str(value).strip()) <= 10 else end
-
-
 def period_end(config: t.Mapping[str, t.Any], now: int) -> int:
     """The exclusive end of what a sync reads, in UNIX seconds: ``now`` (the
-    sync's start), or the end of end_date if that is earlier (see ``end_bound``)."""
-    bound = end_bound(config)
+    sync's start), or the end of end_date if that is earlier (``period.end_instant``)."""
+    bound = period.end_instant(config)
     return now if bound is None else min(now, int(bound.timestamp()))
 
 

@@ -12,9 +12,10 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_beyondtrust import period
 from tap_beyondtrust._sdk import CheckedConfig
 from tap_beyondtrust.auth import BeyondTrustOAuth, token_url
-from tap_beyondtrust.client import end_bound, parse_when
+from tap_beyondtrust.client import parse_when
 from tap_beyondtrust.streams import STREAM_TYPES
 
 GROUP_BY = ("hour", "day", "month")
@@ -157,7 +158,7 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
                 bounds[name] = parse_when(config[name])
             except ValueError:
                 errors.append(f"{name} {config[name]!r} is not an ISO date (YYYY-MM-DD) or date-time")
-    end = end_bound(config) if "end_date" in bounds else None
+    end = period.end_instant(config) if "end_date" in bounds else None
     if end is not None and "start_date" in bounds and end <= bounds["start_date"]:
         errors.append(f"end_date {config['end_date']!r} (exclusive) is not after start_date "
                       f"{config['start_date']!r}: the synced period would be empty")

@@ -9,6 +9,7 @@ import typing as t
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
+from tap_beyondtrust import period
 from tap_beyondtrust.client import UTC, parse_when, period_end
 
 if t.TYPE_CHECKING:
@@ -19,8 +20,7 @@ def first_instant(config: t.Mapping[str, t.Any], now: int) -> dt.datetime:
     """Where a first sync starts: start_date, or 30 days before the day of ``now``, at midnight UTC."""
     if config.get("start_date"):
         return parse_when(config["start_date"])
-    day = dt.datetime.fromtimestamp(now, UTC).date()
-    return dt.datetime.combine(day - dt.timedelta(days=30), dt.time(), UTC)
+    return period.default_start(dt.datetime.fromtimestamp(now, UTC))
 
 
 def last_day(config: t.Mapping[str, t.Any], now: int) -> dt.date:

@@ -23,11 +23,11 @@ from singer_sdk.pagination import OffsetPaginator as SDKOffsetPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
+from tap_controlio import period
 from tap_controlio._sdk import FastRecordMessages, RecordBookmarks, write_state
 from tap_controlio.streamrules import StreamRules
 
 MAX_PAGE_SIZE = 10000
-DEFAULT_START_DAYS_AGO = 30
 PAGE_CURSOR = "prev"  # state key of a cursor report's last page cursor within its window
 EXTRA = "extra"  # the declared object column holding every undeclared field
 ROW_KEY = "row_key"  # the digest key of rows without a guaranteed natural key (row_digest)
@@ -140,44 +140,19 @@ def query_value(value: t.Any) -> t.Any:
 
 
 # ---------------------------------------------------------------- config days
-def instant(value: t.Any) -> dt.datetime:
-    """A ``start_date``/``end_date`` value as an aware UTC date-time: an ISO date
-    is its midnight; a date-time without an offset is UTC."""
-    text = str(value).strip()
-    if is_date(text):
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), UTC)
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def is_date(value: t.Any) -> bool:
-    """Whether a setting's value is a plain ISO date (``YYYY-MM-DD``)."""
-    return len(str(value).strip()) == 10
-
-
-def end_instant(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
-    """Where the synced period ends, exclusive: ``end_date`` as a date-time, or
-    the midnight after ``end_date``'s day for an ISO date; None without it."""
-    value = config.get("end_date")
-    if not value:
-        return None
-    end = instant(value)
-    return end + dt.timedelta(days=1) if is_date(value) else end
-
-
+# start_date/end_date are read by ``period`` (the same in every tap); Controlio's
+# schema pattern also allows a lowercase ``z``, which it reads as UTC.
 def first_day(config: t.Mapping[str, t.Any], now: dt.datetime) -> dt.date:
     """The first day a first sync reads: the UTC day of ``start_date``; default
     30 days before ``now``'s day."""
-    if config.get("start_date"):
-        return instant(config["start_date"]).date()
-    return now.astimezone(UTC).date() - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
+    return period.start_instant(config, now, lowercase_z=True).date()
 
 
 def last_day(config: t.Mapping[str, t.Any], now: dt.datetime) -> dt.date:
     """The last day read: ``now``'s UTC day, or the last day that starts before
     ``end_date`` (the API's report dates are whole UTC days)."""
     today = now.astimezone(UTC).date()
-    end = end_instant(config)
+    end = period.end_instant(config, lowercase_z=True)
     if end is None:
         return today
     return min(today, (end - dt.timedelta(microseconds=1)).date())

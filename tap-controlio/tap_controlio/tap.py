@@ -12,8 +12,9 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_controlio import period
 from tap_controlio._sdk import CheckedConfig
-from tap_controlio.client import MAX_PAGE_SIZE, ControlioStream, end_instant, instant
+from tap_controlio.client import MAX_PAGE_SIZE, ControlioStream
 from tap_controlio.reports import REPORT_STREAMS
 from tap_controlio.streams import COLLECTION_STREAMS, AuditLogStream
 
@@ -174,10 +175,10 @@ class TapControlio(CheckedConfig, Tap):
             value = config.get(name)
             if value:
                 try:
-                    instants[name] = instant(value)
+                    instants[name] = period.parse_instant(value, lowercase_z=True)
                 except ValueError:
                     errors.append(f"{name} {value!r} is not an ISO date (YYYY-MM-DD) or date-time")
-        end = end_instant(config) if "end_date" in instants else None
+        end = period.end_instant(config, lowercase_z=True) if "end_date" in instants else None
         if "start_date" in instants and end is not None and end <= instants["start_date"]:
             errors.append(f"end_date {config['end_date']!r} is not after start_date {config['start_date']!r}: "
                           "the period is empty")

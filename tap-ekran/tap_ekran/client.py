@@ -25,12 +25,8 @@ UTC = dt.timezone.utc
 MAX_SESSION_COUNT = 1000
 #: OpenSSL's reason in a requests SSLError, e.g. "certificate verify failed: self-signed certificate"
 _SSL_REASON = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+)")
-#: an ISO date without a time (end_date's day form)
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 #: the header Ekran reads its API key from
 API_KEY_HEADER = "ApiKey"
-#: without start_date, the first sync starts this many days ago, at midnight UTC
-DEFAULT_START_DAYS_AGO = 30
 DEFAULT_TIMEZONE = "UTC"
 
 
@@ -48,26 +44,6 @@ def server_zone(name: t.Any) -> dt.tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"timezone {name!r} is not a known IANA time zone name (e.g. UTC, America/New_York)") from None
-
-
-def config_start_date(config: t.Mapping[str, t.Any]) -> dt.datetime:
-    """start_date as an aware UTC datetime (an ISO date: its midnight); default
-    30 days before today, at midnight UTC."""
-    parsed = parse_datetime(config.get("start_date"))
-    if parsed is not None:
-        return parsed
-    today = dt.datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - dt.timedelta(days=DEFAULT_START_DAYS_AGO)
-
-
-def config_end_date(config: t.Mapping[str, t.Any]) -> dt.datetime | None:
-    """The exclusive end of the synced period: end_date's instant, or for an
-    ISO date the midnight after that day (so that day is synced); None: up to now."""
-    value = config.get("end_date")
-    end = parse_datetime(value)
-    if end is None:
-        return None
-    return end + dt.timedelta(days=1) if _ISO_DAY.fullmatch(str(value).strip()) else end
 
 
 class EkranAPIError(FatalAPIError):

@@ -11,13 +11,12 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
+from tap_ekran import period
 from tap_ekran._sdk import RecordBookmarks, write_state
 from tap_ekran.client import (
     UTC,
     EkranAPIError,
     EkranStream,
-    config_end_date,
-    config_start_date,
     is_unset_date,
     page_of,
     parse_datetime,
@@ -229,11 +228,12 @@ class SessionsStream(RecordBookmarks, EkranStream):
     @cached_property
     def end(self) -> dt.datetime | None:
         """The exclusive end of the synced period (end_date), None: up to now."""
-        return config_end_date(self.config)
+        return period.end_instant(self.config)
 
     def next_start(self, bookmark: dt.datetime) -> dt.datetime:
         """Where a sync from ``bookmark`` starts: the lookback before it, never before start_date."""
-        return max(bookmark - self.lookback, config_start_date(self.config)).astimezone(UTC).replace(microsecond=0)
+        start = period.start_instant(self.config, dt.datetime.now(UTC))
+        return max(bookmark - self.lookback, start).astimezone(UTC).replace(microsecond=0)
 
     # --------------------------------------------------------------- period
     def first_page(self, state: t.Mapping[str, t.Any], now: dt.datetime) -> SessionsPage:
@@ -248,7 +248,7 @@ class SessionsStream(RecordBookmarks, EkranStream):
             if start is not None and _is_int(resume.get("page_index")):
                 return SessionsPage(start, int(resume["page_index"]), until, resumed=True)
         bookmark = parse_datetime(state.get("replication_key_value"))
-        start = self.next_start(bookmark) if bookmark else config_start_date(self.config)
+        start = self.next_start(bookmark) if bookmark else period.start_instant(self.config, dt.datetime.now(UTC))
         return SessionsPage(start, 0, until)
 
     @override

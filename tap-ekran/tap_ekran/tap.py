@@ -12,11 +12,11 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_ekran import period
 from tap_ekran._sdk import CheckedConfig
 from tap_ekran.client import (
     DEFAULT_TIMEZONE,
     MAX_SESSION_COUNT,
-    config_end_date,
     parse_datetime,
     server_zone,
 )
@@ -119,7 +119,7 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
             dates[name] = parse_datetime(str(value))
             if dates[name] is None:
                 errors.append(f"{name} {value!r} is not an ISO 8601 date or date-time")
-    start, end = dates.get("start_date"), config_end_date(config) if dates.get("end_date") else None
+    start, end = dates.get("start_date"), period.end_instant(config) if dates.get("end_date") else None
     if start is not None and end is not None and end <= start:
         errors.append(f"end_date {config['end_date']!r} (exclusive) is not after start_date "
                       f"{config['start_date']!r}: the synced period would be empty")

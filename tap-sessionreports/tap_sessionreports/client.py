@@ -36,13 +36,13 @@ from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL, SelectionMask
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
+from tap_sessionreports import period
 from tap_sessionreports._sdk import FastRecordMessages, RecordBookmarks
 from tap_sessionreports.streamrules import StreamRules
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
-DEFAULT_START_DAYS = 30
 MAX_ERROR_TEXT = 300
 #: The longest single wait between two attempts, in seconds (Retry-After included).
 MAX_RETRY_WAIT = 300.0
@@ -70,19 +70,6 @@ def parse_datetime(value: t.Any) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def end_instant(value: t.Any) -> dt.datetime | None:
-    """end_date as the instant that ends the synced period (exclusive): a
-    date-time is that instant, an ISO date (no time) the midnight after that
-    day, so that the day is synced."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if len(text) == 10 and "T" not in text:  # YYYY-MM-DD
-        day = dt.date.fromisoformat(text)
-        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    return parse_datetime(value)
-
-
 def iso_utc(value: dt.datetime) -> str:
     """The one format the tap emits: microseconds and +00:00, so strings sort."""
     return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -93,12 +80,6 @@ def filter_time(value: dt.datetime) -> str:
     value = value.astimezone(dt.timezone.utc)
     spec = "microseconds" if value.microsecond else "seconds"
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def default_start_date() -> dt.datetime:
-    """Midnight UTC, 30 days ago."""
-    today = dt.datetime.now(dt.timezone.utc).date()
-    return dt.datetime.combine(today - dt.timedelta(days=DEFAULT_START_DAYS), dt.time(), dt.timezone.utc)
 
 
 # ----------------------------------------------------------------- envelope
@@ -457,8 +438,8 @@ class SessionReportsListStream(RecordBookmarks, SessionReportsStream):
             return parse_datetime(bookmark)
         if not self.uses_start_date:
             return None
-        configured = self.config.get("start_date")
-        return parse_datetime(configured) if configured else default_start_date()
+        # the clock is read here, through this module's ``dt`` (tests freeze it)
+        return period.start_instant(self.config, dt.datetime.now(dt.timezone.utc), lowercase_z=True)
 
     @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
@@ -511,7 +492,7 @@ class SessionReportsListStream(RecordBookmarks, SessionReportsStream):
 
     @cached_property
     def _end_time(self) -> dt.datetime | None:
-        return end_instant(self.config.get("end_date"))
+        return period.end_instant(self.config, lowercase_z=True)
 
     @cached_property
     def _end_text(self) -> str | None:

@@ -12,9 +12,9 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage, SchemaMessage
 from typing_extensions import override
 
-from tap_sessionreports import streams
+from tap_sessionreports import period, streams
 from tap_sessionreports._sdk import CheckedConfig
-from tap_sessionreports.client import MAX_RETRY_WAIT, end_instant, parse_datetime
+from tap_sessionreports.client import MAX_RETRY_WAIT, parse_datetime
 
 START_TEXT = (
     "Where the first sync starts, inclusive: an ISO date (its midnight) or date-time, UTC unless it carries an "
@@ -115,7 +115,8 @@ class TapSessionReports(CheckedConfig, Tap):
         start_date, a CA bundle that exists."""
         errors = []
         times = {}
-        for key, read in (("start_date", parse_datetime), ("end_date", end_instant)):
+        for key, read in (("start_date", parse_datetime),
+                          ("end_date", lambda value: period.parse_end(value, lowercase_z=True))):
             if config.get(key):
                 try:
                     times[key] = read(config[key])

@@ -10,7 +10,8 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_beyondtrust.client import BeyondTrustStream, end_bound, parse_when
+from tap_beyondtrust.client import BeyondTrustStream, parse_when
+from tap_beyondtrust.period import end_instant as end_bound
 from tap_beyondtrust.tap import TapBeyondTrust
 from tests.taputil import assert_no_secret, run_tap
 

@@ -18,7 +18,8 @@ import requests
 from singer_sdk.exceptions import InvalidStreamSortException, RetriableAPIError
 
 from tap_sessionreports._sdk import increment_state
-from tap_sessionreports.client import MAX_RETRY_WAIT, end_instant
+from tap_sessionreports.client import MAX_RETRY_WAIT
+from tap_sessionreports.period import parse_end as end_instant
 from tap_sessionreports.tap import TapSessionReports
 
 BASE = {"api_url": "https://pam.example.com", "api_token": "unit-test-token", "page_size": 3}
