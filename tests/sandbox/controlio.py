@@ -379,6 +379,10 @@ class App(VendorApp):
     def _raw_row(self, key: tuple[int, int, int], report: str) -> dict:
         us, user, computer = key
         h = (us * 2654435761 + user * 40503 + computer + self.seed) & 0xFFFFFFFF
+        # fold the high bits in: the low bits of `us` can be the same for every slot (a whole
+        # number of microseconds per slot), and the activity is h's remainder
+        h = (h ^ h >> 16) * 0x45D9F3B & 0xFFFFFFFF
+        h ^= h >> 16
         activity = h % self.n_activities + 1
         duration = h % 300 + 1
         row = {
