@@ -4,7 +4,8 @@ run against each tap's base stream, which takes its rules from its own copy.
 - the batch rule: no BATCH for a full-table stream with ACTIVATE_VERSION, nor
   for a parent with a synced child; singer-sdk's batch config otherwise;
 - the BATCH files: singer-sdk's JSONLinesBatcher files (names, URLs, one
-  manifest a file, ``batch_size`` records a file), at the fastest gzip level;
+  manifest a file, ``batch_size`` records a file, the same JSON), at the
+  fastest gzip level, each line as the RECORD messages write it;
 - the waits between attempts: Retry-After (seconds or an HTTP date), else the
   first wait doubled at each attempt, every wait capped, no jitter;
 - the transport: TLS verification (``ca_bundle``, else ``verify_ssl``), the
@@ -30,6 +31,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 from singer_sdk import RESTStream
+from singer_sdk.contrib.msgspec import serialize_jsonl
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.singerlib.json import serialize_json
 
@@ -238,7 +240,13 @@ def read_lines(path: Path) -> bytes:
 
 
 def expected_lines(records: list[dict]) -> bytes:
-    return "".join(serialize_json(record) + "\n" for record in records).encode()
+    """The records as the taps' RECORD messages write them (singer-sdk's MsgSpecWriter)."""
+    return b"".join(bytes(serialize_jsonl(record)) for record in records)
+
+
+def sdk_objects(records: list[dict]) -> list:
+    """The records as singer-sdk's own batcher writes them (simplejson), read back."""
+    return [json.loads(serialize_json(record)) for record in records]
 
 
 @by_tap
@@ -259,6 +267,9 @@ def test_batch_files_are_singer_sdks_jsonl_files_at_the_fastest_gzip_level(case,
     contents = [read_lines(p) for p in paths]
     assert [content.count(b"\n") for content in contents] == [10, 10, 5]
     assert contents == [expected_lines(records[:10]), expected_lines(records[10:20]), expected_lines(records[20:])]
+    # the JSON singer-sdk's batcher writes, non-ASCII characters in UTF-8 rather than escaped
+    assert [json.loads(line) for content in contents for line in content.splitlines()] == sdk_objects(records)
+    assert "Zoë «25»".encode() in contents[2] and b"\\u" not in b"".join(contents)
     assert json.loads(contents[2].splitlines()[-1]) == {
         "id": 25, "updated_at": "2026-01-01T00:00:25+00:00", "name": "Zoë «25»", "amount": 25.1,
         "extra": {"tags": ["a", 25], "none": None}}
@@ -292,7 +303,10 @@ def test_another_encoding_is_singer_sdks_own(case, tmp_path):
     our_file, sdk_file = Path(urlparse(our_url).path), Path(urlparse(sdk_url).path)
     assert sdk_file.read_bytes()[8] == 2  # singer-sdk's JSONLinesBatcher: level 9
     assert our_file.read_bytes()[8] == 4
-    assert read_lines(sdk_file) == read_lines(our_file) == expected_lines(records)  # the same lines
+    assert read_lines(our_file) == expected_lines(records)
+    # the same records as singer-sdk's file
+    assert [json.loads(line) for line in read_lines(sdk_file).splitlines()] == sdk_objects(records)
+    assert [json.loads(line) for line in read_lines(our_file).splitlines()] == sdk_objects(records)
 
 
 @by_tap

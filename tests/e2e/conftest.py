@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -46,15 +47,17 @@ def sandboxes(own_meltano_dir, sandbox_args, tmp_path_factory):
         yield running
 
 
-def meltano_output(*args: str, env: dict, check: bool = True, timeout: float | None = None) -> str:
-    """meltano's standard output; with ``check``, fail with its output's tail when it fails."""
-    proc = subprocess.run([MELTANO, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+def meltano_output(*args: str, env: dict, check: bool = True, timeout: float | None = None,
+                   project: Path = ROOT, with_log: bool = False) -> str:
+    """meltano's standard output (``with_log``: followed by its standard error, the plugins'
+    log) in ``project``; with ``check``, fail with its output's tail when it fails."""
+    proc = subprocess.run([MELTANO, *args], cwd=project, env={**os.environ, **env}, capture_output=True,
                           text=True, check=False, timeout=timeout)
     if check:
         assert proc.returncode == 0, f"meltano {' '.join(args)}:\n{(proc.stdout + proc.stderr)[-3000:]}"
     elif proc.returncode != 0:
         return ""
-    return proc.stdout
+    return proc.stdout + proc.stderr if with_log else proc.stdout
 
 
 def json_output(text: str) -> dict | None:

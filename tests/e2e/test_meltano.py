@@ -4,19 +4,18 @@ alone: an incompatible duckdb makes target-duckdb load nothing and exit 0)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.demo import MELTANO, ROOT, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import ROOT, meltano, meltano_taps, schema_of, warehouse_counts
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
 from tests.e2e.accounts_cases import test_two_accounts_keep_their_own_data_and_state  # noqa: F401
+from tests.e2e.conftest import meltano_output
 from tests.e2e.deletion_cases import test_an_entry_deleted_at_the_vendor_is_marked_deleted  # noqa: F401
 from tests.e2e.extras import duckdb_tables_without_undocumented
 from tests.e2e.postgres_cases import (  # noqa: F401
@@ -75,14 +74,12 @@ def _loader_flushes(output: str, table: str) -> list[int]:
 
 
 def _run_into_duckdb(project: Path, tap: str, warehouse: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [MELTANO, "run", "--full-refresh", "--state-id-suffix", f"e2e-{uuid.uuid4().hex[:8]}", tap, "target-duckdb"],
-        cwd=project, capture_output=True, text=True, check=False, timeout=600,
-        env={**os.environ, **env, "MELTANO_ENVIRONMENT": "sandbox", "TARGET_DUCKDB_FILEPATH": str(warehouse),
+    """meltano's output and log of a full-refresh run of ``tap`` into the DuckDB file ``warehouse``."""
+    return meltano_output(
+        "run", "--full-refresh", "--state-id-suffix", f"e2e-{uuid.uuid4().hex[:8]}", tap, "target-duckdb",
+        env={**env, "MELTANO_ENVIRONMENT": "sandbox", "TARGET_DUCKDB_FILEPATH": str(warehouse),
              "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    return proc.stdout + proc.stderr
+        timeout=600, project=project, with_log=True)
 
 
 def test_target_duckdb_flushes_as_many_rows_as_the_extractor_asks(sandboxes, tmp_path):
