@@ -16,6 +16,7 @@ from tap_beyondtrust import period
 from tap_beyondtrust._sdk import CheckedConfig
 from tap_beyondtrust.auth import BeyondTrustOAuth, token_url
 from tap_beyondtrust.client import parse_when
+from tap_beyondtrust.streamrules import request_timeout, tls_verify
 from tap_beyondtrust.streams import STREAM_TYPES
 
 GROUP_BY = ("hour", "day", "month")
@@ -140,8 +141,7 @@ class TapBeyondTrust(CheckedConfig, Tap):
         config = self.config
         return BeyondTrustOAuth(token_url=token_url(config), client_id=config["client_id"],
                                 client_secret=config["client_secret"],
-                                verify=config.get("ca_bundle") or config["verify_ssl"],
-                                timeout=float(config["request_timeout"]), logger=self.logger)
+                                verify=tls_verify(config), timeout=request_timeout(config), logger=self.logger)
 
     @override
     def discover_streams(self) -> list:

@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
 else:
     _RESTStream = object
 
-__all__ = ["StreamRules", "retry_after_seconds"]
+__all__ = ["StreamRules", "request_timeout", "retry_after_seconds", "tls_verify"]
 
 UTC = dt.timezone.utc
 #: lines handed to the compressor at once: a write per line, as singer-sdk's batcher does,
@@ -48,6 +48,17 @@ LINES_PER_WRITE = 1000
 #: escapes non-ASCII characters and costs about 10 times the CPU (0.57 s against 0.06 s for 20,000
 #: BeyondTrust sessions, 39 MB)
 _LINES = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+
+
+def tls_verify(config: t.Mapping[str, t.Any]) -> bool | str:
+    """requests' ``verify``: the ``ca_bundle`` file when that setting is set, else
+    the ``verify_ssl`` setting (false: no verification)."""
+    return config.get("ca_bundle") or bool(config["verify_ssl"])
+
+
+def request_timeout(config: t.Mapping[str, t.Any]) -> float:
+    """Seconds a request may take: the ``request_timeout`` setting (a number, fractions kept)."""
+    return float(config["request_timeout"])
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -188,11 +199,11 @@ class StreamRules(_RESTStream):
         file when that setting is set, else as the ``verify_ssl`` setting says
         (false: not at all)."""
         session = super().requests_session
-        session.verify = self.config.get("ca_bundle") or bool(self.config["verify_ssl"])
+        session.verify = tls_verify(self.config)
         return session
 
     @property
     @override
     def timeout(self) -> float:  # type: ignore[override]  # singer-sdk says int; requests takes a float
         """Seconds a request may take: the ``request_timeout`` setting (a number, fractions kept)."""
-        return float(self.config["request_timeout"])
+        return request_timeout(self.config)

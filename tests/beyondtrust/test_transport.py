@@ -66,6 +66,16 @@ def test_one_authenticator_for_every_stream():
     assert len(authenticators) == 1, "the appliance holds at most 30 tokens per account: one is shared"
 
 
+@pytest.mark.parametrize("config", [
+    {}, {"verify_ssl": False, "request_timeout": 12.5}, {"ca_bundle": "/etc/ssl/private-ca.pem", "verify_ssl": False}])
+def test_the_token_request_verifies_tls_and_times_out_as_the_reports_do(config):
+    tap = TapBeyondTrust(config={**BASE, **config}, validate_config=True)
+    report = tap.streams["support_sessions"]
+    assert (tap.oauth.verify, tap.oauth.timeout) == (report.requests_session.verify, report.timeout)
+    assert tap.oauth.verify == config.get("ca_bundle", config.get("verify_ssl", True))
+    assert tap.oauth.timeout == config.get("request_timeout", 300)
+
+
 @pytest.mark.parametrize(("change", "named"), [
     ({"request_timeout": 0}, "request_timeout"),
     ({"max_retries": 0}, "max_retries"),
