@@ -4,7 +4,7 @@ Each bench module defines ``run(scale_factor: float) -> list[BenchResult]``.
 Then the pipeline table (tests/bench/pipeline.py): `meltano run` of one large
 stream per tap into target-postgres and target-duckdb.
     python -m tests.bench [VENDOR ...] [--scale-factor 0.1] [--pipeline-only | --taps-only]
-                          [--baseline REV] [--variants [WORD ...]]
+                          [--baseline REV] [--variants [WORD ...]] [--repeat N]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", metavar="WORD",
                         help="pipelines also with each loader choice of meltano.yml reverted, one at a time "
                              "(only the variants whose label contains a WORD given, e.g. RECORD or 10,000)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="pipelines: each row N times in interleaved rounds, the best CPU of them")
     args = parser.parse_args()
     results = []
     for name in modules if not args.pipeline_only else []:
@@ -52,7 +54,7 @@ def main() -> None:
         # --variants alone: every variant; with words: those only
         variants = True if args.variants == [] else (args.variants or False)
         rows = pipeline.run(args.scale_factor, args.vendor, baseline=args.baseline, variants=variants,
-                            report=report)
+                            report=report, repeat=args.repeat)
         if not rows:
             report(rows)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
