@@ -413,7 +413,8 @@ def best_of(runs: t.Sequence[TreeMeasure]) -> TreeMeasure:
     """The run with the least CPU time (as timeit takes the best of its repeats: the others only
     add what the shared machine took meanwhile), with the highest peak RSS of each role in any run."""
     best = min(runs, key=lambda run: run.cpu_seconds)
-    peaks = {role: max(run.peak_rss_mb.get(role, 0.0) for run in runs) for run in runs for role in run.peak_rss_mb}
+    roles = {role for run in runs for role in run.peak_rss_mb}
+    peaks = {role: max(run.peak_rss_mb.get(role, 0.0) for run in runs) for role in roles}
     return dataclasses.replace(best, peak_rss_mb=peaks)
 
 
