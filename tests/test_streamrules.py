@@ -293,6 +293,40 @@ def test_a_batch_size_that_divides_the_records_leaves_no_empty_file(case, tmp_pa
 
 
 @by_tap
+def test_records_go_to_the_file_as_they_come_not_a_file_at_a_time(case, tmp_path, monkeypatch):
+    """A BATCH file's records are not held all at once (singer-sdk's batcher
+    lists a whole file's): at most ``LINES_PER_WRITE`` are read ahead of the
+    compressor, whatever the ``batch_size``."""
+    rules = importlib.import_module(f"{case.package}.streamrules")
+    per_write, encoder = rules.LINES_PER_WRITE, rules._LINES
+    produced = 0
+    ahead: list[int] = []  # records read but not yet encoded, at each write
+
+    def records() -> t.Iterator[dict]:
+        nonlocal produced
+        for record in rows(5 * per_write + 7):
+            produced += 1
+            yield record
+
+    class Counting:
+        written = 0
+
+        def encode_lines(self, lines: t.Iterable[dict]) -> bytes:
+            batch = list(lines)
+            ahead.append(produced - self.written)
+            self.written += len(batch)
+            return encoder.encode_lines(batch)
+
+    stream = probe(case, batch_config=batch_config(tmp_path, batch_size=3 * per_write))
+    stream.get_records = lambda context: records()
+    monkeypatch.setattr(rules, "_LINES", Counting())
+    batches = list(stream.get_batches(stream.get_batch_config(stream.config), None))
+    assert [read_lines(Path(urlparse(url).path)).count(b"\n") for _, (url,) in batches] == \
+        [3 * per_write, 2 * per_write + 7]
+    assert max(ahead) == per_write and sum(1 for n in ahead if n < per_write) == 1  # the file's and the sync's last
+
+
+@by_tap
 def test_another_encoding_is_singer_sdks_own(case, tmp_path):
     records = rows(12)
     ours = probe(case, records, batch_config=batch_config(tmp_path / "gzip", batch_size=12))
