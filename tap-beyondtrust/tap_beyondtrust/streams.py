@@ -202,7 +202,7 @@ class WindowedStream(RecordBookmarks, BeyondTrustStream):
         closed abnormally, has no ``end_time``) is left out of singer-sdk's
         step, which would do nothing for it but log the warning "New
         replication value is null", once for every such row of every sync."""
-        return record.get(self.replication_key) is not None  # type: ignore[arg-type]
+        return record.get(self.replication_key) is not None
 
     def window_start(self, lo: int) -> dict[str, t.Any]:
         """The bookmark while the window that starts at ``lo`` is read."""
