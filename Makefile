@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TAPS   := $(sort $(wildcard tap-*))
+# the project's own loader package (meltano.yml's target-duckdb), installed beside the taps for its tests
+LOADERS := target-duckdb-fastpath
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .PHONY: venv lint test test-sdk-next demo bench sandbox clean dagster dagster-venv
 
-$(STAMP): requirements-dev.txt $(foreach t,$(TAPS),$(t)/pyproject.toml)
+$(STAMP): requirements-dev.txt $(foreach t,$(TAPS) $(LOADERS),$(t)/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt $(foreach t,$(TAPS),-e ./$(t))
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt $(foreach t,$(TAPS) $(LOADERS),-e ./$(t))
 	touch $@
 
 venv: $(STAMP)
@@ -36,7 +38,7 @@ dagster: $(STAMP) $(DAGSTER_STAMP)
 ## orchestrate/meltano_dagster against the Dagster venv's packages
 lint: $(STAMP) $(DAGSTER_STAMP)
 	$(BIN)/ruff check .
-	set -e; for t in $(TAPS); do $(BIN)/mypy --config-file mypy.ini $$t/$$(echo $$t | tr - _); done
+	set -e; for t in $(TAPS) $(LOADERS); do $(BIN)/mypy --config-file mypy.ini $$t/$$(echo $$t | tr - _); done
 	$(BIN)/mypy --config-file mypy.ini --python-executable $(DAGSTER_VENV)/bin/python orchestrate/meltano_dagster
 
 ## make test: lint, then the whole test suite against the local sandbox

@@ -39,6 +39,13 @@ MODELED_JOB = "all-taps-modeled"
 SANDBOX_URL = re.compile(r"\$\{?SANDBOX_([A-Z0-9]+)_URL\}?")
 
 
+def link_packages(project: Path) -> None:
+    """Symlink the repository's packages (the taps, target-duckdb-fastpath: what
+    meltano.yml installs with ``pip_url: -e ./<folder>``) into another project folder."""
+    for package in sorted(ROOT.glob("*/pyproject.toml")):
+        (project / package.parent.name).symlink_to(package.parent)
+
+
 def meltano_taps(project: Path = ROOT) -> dict[str, str]:
     """{extractor name: sandbox vendor} for the extractors of the sandbox environment."""
     import yaml  # meltano's own dependency

@@ -58,6 +58,7 @@ import uuid
 from pathlib import Path
 
 from tests.bench.common import ROOT, measure, python_module
+from tests.demo import link_packages
 from tests.sandbox import start
 
 MELTANO = str(Path(sys.executable).parent / "meltano")
@@ -325,8 +326,7 @@ class Project:
         if text is not None:
             self.root = Path(tempfile.mkdtemp(prefix="meltano-bench-"))
             (self.root / "meltano.yml").write_text(text)
-            for tap in ROOT.glob("tap-*"):
-                (self.root / tap.name).symlink_to(tap)
+            link_packages(self.root)
 
     def extractors(self) -> set[str]:
         import yaml

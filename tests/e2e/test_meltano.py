@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo import ROOT, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import ROOT, link_packages, meltano, meltano_taps, schema_of, warehouse_counts
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
@@ -101,8 +101,7 @@ def test_target_duckdb_flushes_as_many_rows_as_the_extractor_asks(sandboxes, tmp
     # the same project without tap-ekran's extra, and a project default of 5
     project = tmp_path / "project"
     project.mkdir()
-    for tap in ROOT.glob("tap-*"):
-        (project / tap.name).symlink_to(tap)
+    link_packages(project)
     text = (ROOT / "meltano.yml").read_text()
     own = re.compile(r"(  - name: tap-ekran\n)    target_duckdb_batch_size_rows: \d+\n")
     default = re.compile(r"(\n  MELTANO_EXTRACT__TARGET_DUCKDB_BATCH_SIZE_ROWS: )'\d+'\n")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.demo import MELTANO, ROOT
+from tests.demo import MELTANO, ROOT, link_packages
 from tests.e2e.pgserver import PostgresServer, bin_dir
 from tests.orchestrate.conftest import DAGSTER_BIN, DAGSTER_SIDE, ORCHESTRATE, base_env, dagster_side
 from tests.sandbox import Sandbox
@@ -55,9 +55,8 @@ def project(tmp_path_factory) -> tuple[Path, Path]:
     config = yaml.safe_load((ROOT / "meltano.yml").read_text())
     config["jobs"] = [*(config.get("jobs") or []), *TEST_JOBS]
     (root / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for entry in ROOT.iterdir():  # the taps (pip_url -e ./tap-x), the dbt project
-        if entry.is_dir() and (entry.name.startswith("tap-") or entry.name == "transform"):
-            (root / entry.name).symlink_to(entry)
+    link_packages(root)  # the taps, target-duckdb-fastpath (pip_url -e ./<folder>)
+    (root / "transform").symlink_to(ROOT / "transform")  # the dbt project
     sys_dir = tmp_path_factory.mktemp("meltano")
     proc = subprocess.run([MELTANO, "install", *PLUGINS], cwd=root, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "MELTANO_SYS_DIR_ROOT": str(sys_dir)}, check=False)

@@ -1,0 +1,108 @@
+"""target-duckdb 0.8.0 with a faster per-record path.
+
+target-duckdb spends most of its CPU in two methods of its ``DbSync``, called
+for every RECORD: ``record_primary_key_string`` (the key that de-duplicates a
+batch) and ``record_to_flattened`` (the CSV row). Both flatten the whole
+record through a generic, recursive ``flatten_record``, the first only to
+read the key columns, and ask an ``isinstance`` of ``collections.abc`` and a
+schema lookup for every value. With ``data_flattening_max_level`` 0 (the
+loader's default, and this project's) flattening is the identity on keys, so
+:class:`FastDbSync` reads the key columns and the schema's columns straight
+from the record, with the set of JSON-typed columns computed once per schema.
+Everything else (tables, types, COPY, UPDATE and INSERT, STATE, logging) is
+target-duckdb's own. Any other flattening level, and any other target-duckdb
+version than the one this was checked against, runs target-duckdb's own code.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from importlib.metadata import version
+
+import target_duckdb
+from target_duckdb.db_sync import DbSync
+from target_duckdb.logger import get_logger
+
+# the version whose DbSync methods FastDbSync was checked equal to (tests/loaders)
+CHECKED_VERSION = "0.8.0"
+# a column of this JSON-schema type set is written as JSON, whatever its value
+_JSON_TYPES = frozenset({"null", "object", "array"})
+
+LOGGER = get_logger("target_duckdb")
+
+
+class FastDbSync(DbSync):
+    """target-duckdb's DbSync, its two per-record methods without the generic flattening."""
+
+    _plan: tuple[t.Any, tuple[str, ...], frozenset[str]] | None = None
+
+    def _columns(self) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The schema's columns in table order, and those always written as JSON.
+
+        Computed once per flattened schema (a DbSync holds one; a new SCHEMA
+        message makes a new DbSync)."""
+        schema = self.flatten_schema
+        plan = self._plan
+        if plan is None or plan[0] is not schema:
+            as_json = frozenset(
+                name for name, prop in schema.items() if "type" in prop and set(prop["type"]) == _JSON_TYPES
+            )
+            plan = self._plan = (schema, tuple(schema), as_json)
+        return plan[1], plan[2]
+
+    def record_primary_key_string(self, record: dict[str, t.Any]) -> str | None:
+        """The record's key columns joined by commas, as target-duckdb writes them."""
+        if self.data_flattening_max_level:
+            return t.cast("str | None", super().record_primary_key_string(record))
+        keys = self.stream_schema_message["key_properties"]
+        if not keys:
+            return None
+        if any(key not in record for key in keys):
+            # target-duckdb's own path logs which key is missing and raises
+            return t.cast("str | None", super().record_primary_key_string(record))
+        _, as_json = self._columns()
+        parts = []
+        for key in keys:
+            value = record[key]
+            if key in as_json or isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            parts.append(str(value))
+        return ",".join(parts)
+
+    def record_to_flattened(self, record: dict[str, t.Any]) -> list[t.Any]:
+        """The CSV row of a record: each column of the schema, objects and arrays as JSON, empty as NULL."""
+        if self.data_flattening_max_level:
+            return t.cast("list[t.Any]", super().record_to_flattened(record))
+        names, as_json = self._columns()
+        row: list[t.Any] = []
+        for name in names:
+            if name not in record:
+                row.append(None)
+                continue
+            value = record[name]
+            if name in as_json or isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            # target-duckdb's rule: a falsy value other than 0 (and False) is NULL
+            row.append(value if value == 0 or value else None)
+        return row
+
+
+def install() -> bool:
+    """Make target-duckdb's loader use :class:`FastDbSync`; False (and its own code) on another version."""
+    installed = version("target-duckdb")
+    if installed != CHECKED_VERSION:
+        LOGGER.warning(
+            "target-duckdb %s is installed, the fast path was checked against %s: running target-duckdb's own code",
+            installed,
+            CHECKED_VERSION,
+        )
+        return False
+    target_duckdb.DbSync = FastDbSync
+    return True
+
+
+def main() -> None:
+    """The ``target-duckdb-fastpath`` command: target-duckdb's, with the fast path installed."""
+    install()
+    target_duckdb.main()
