@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TAPS   := $(sort $(wildcard tap-*))
-# the project's own loader package (meltano.yml's target-duckdb), installed beside the taps for its tests
-LOADERS := target-duckdb-fastpath
+# the project's own loader packages (meltano.yml's target-duckdb and target-postgres), installed beside
+# the taps for their tests
+LOADERS := target-duckdb-fastpath target-postgres-fastpath
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 

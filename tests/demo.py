@@ -40,7 +40,7 @@ SANDBOX_URL = re.compile(r"\$\{?SANDBOX_([A-Z0-9]+)_URL\}?")
 
 
 def link_packages(project: Path) -> None:
-    """Symlink the repository's packages (the taps, target-duckdb-fastpath: what
+    """Symlink the repository's packages (the taps, the loader packages: what
     meltano.yml installs with ``pip_url: -e ./<folder>``) into another project folder."""
     for package in sorted(ROOT.glob("*/pyproject.toml")):
         (project / package.parent.name).symlink_to(package.parent)
@@ -58,6 +58,18 @@ def meltano_taps(project: Path = ROOT) -> dict[str, str]:
         if match:
             taps[extractor["name"]] = match.group(1).lower()
     return taps
+
+
+def plugin_executable(name: str, project: Path = ROOT) -> str:
+    """The executable meltano.yml gives the plugin ``name`` (its name when it sets none)."""
+    import yaml  # meltano's own dependency
+
+    config = yaml.safe_load((project / "meltano.yml").read_text())
+    for plugins in config["plugins"].values():
+        for plugin in plugins:
+            if plugin["name"] == name:
+                return str(plugin.get("executable", name))
+    raise KeyError(name)
 
 
 def sandbox_config(tap: str, url: str, project: Path = ROOT) -> dict:

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, schema_of
+from tests.demo import MELTANO, ROOT, Sandboxes, meltano, meltano_taps, plugin_executable, schema_of
 from tests.e2e.conftest import json_output, meltano_output
 from tests.e2e.extras import postgres_tables_without_undocumented
 from tests.e2e.pgserver import PostgresServer, bin_dir
@@ -213,7 +213,7 @@ def test_postgres_counts_types_upserts_and_crash_safety(sandboxes, postgres, tap
         )
         try:
             wait_for_request(sandboxes, vendor, lambda e: e.get("fault") == "slow", KILL_WAIT_SECONDS, log=log)
-            os.kill(loader_pid(proc.pid, "target-postgres", log), signal.SIGKILL)
+            os.kill(loader_pid(proc.pid, plugin_executable("target-postgres"), log), signal.SIGKILL)
             proc.wait(timeout=KILL_WAIT_SECONDS)
         finally:
             if proc.poll() is None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo import MELTANO, ROOT, Sandboxes, meltano, schema_of
+from tests.demo import MELTANO, ROOT, Sandboxes, meltano, plugin_executable, schema_of
 from tests.e2e.pgserver import PostgresServer
 from tests.e2e.postgres_cases import (
     KILL_WAIT_SECONDS,
@@ -208,7 +208,7 @@ def test_loader_killed_mid_load_then_rerun_leaves_every_record_once(batch_sandbo
         deadline = time.monotonic() + 30
         while not table_counts(pg, SCHEMA, database).get("report_rows") and time.monotonic() < deadline:
             time.sleep(0.3)
-        os.kill(loader_pid(proc.pid, "target-postgres", log), signal.SIGKILL)
+        os.kill(loader_pid(proc.pid, plugin_executable("target-postgres"), log), signal.SIGKILL)
         proc.wait(timeout=KILL_WAIT_SECONDS)
     finally:
         if proc.poll() is None:

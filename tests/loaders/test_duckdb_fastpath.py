@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,11 +19,9 @@ import target_duckdb
 from target_duckdb.db_sync import DbSync
 from target_duckdb_fastpath import FastDbSync, install
 
-from tests.demo import meltano_taps, sandbox_config
-from tests.taputil import tap_command
+from tests.loaders.common import BATCH_ROWS, TAPS, run_loader, tap_output
 
 BIN = Path(sys.executable).parent
-TAPS = {tap: vendor for tap, vendor in meltano_taps().items() if "--" not in tap}
 
 SCHEMA = {
     "type": "object",
@@ -122,14 +118,10 @@ def test_install_swaps_only_the_class_target_duckdb_builds(monkeypatch):
     assert target_duckdb.DbSync is DbSync
 
 
-def _load(command: list[str], messages: str, warehouse: Path, tmp: Path, batch: int) -> list[str]:
-    config = tmp / f"{warehouse.stem}.json"
-    config.write_text(json.dumps({"filepath": str(warehouse), "default_target_schema": "raw",
-                                  "batch_size_rows": batch, "settings": {"threads": 1}}))
-    proc = subprocess.run([*command, "--config", str(config)], input=messages, capture_output=True,
-                          text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.splitlines()
+def _load(command: list[str], messages: str, warehouse: Path, tmp: Path) -> list[str]:
+    config = {"filepath": str(warehouse), "default_target_schema": "raw", "batch_size_rows": BATCH_ROWS,
+              "settings": {"threads": 1}}
+    return run_loader(command, config, messages, tmp, warehouse.stem)
 
 
 def _tables(warehouse: Path) -> dict[str, tuple[list, list]]:
@@ -145,21 +137,10 @@ def test_a_tap_loads_as_with_target_duckdb(tap, sandbox_factory, tmp_path):
     """Every stream of the tap's sandbox run, through both loaders in small
     batches (each flush an upsert into rows already loaded): equal tables, rows
     and STATE lines."""
-    server = sandbox_factory(TAPS[tap], scale=150, days=3)
-    proc = subprocess.run(tap_command(tap, sandbox_config(tap, server.url), tmp_path), capture_output=True,
-                          text=True, timeout=300, env=os.environ, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    counts: dict[str, int] = {}  # records per stream, 0 for a stream with a SCHEMA but no records
-    for line in proc.stdout.splitlines():
-        message = json.loads(line)
-        if message["type"] in ("SCHEMA", "RECORD"):
-            counts[message["stream"]] = counts.get(message["stream"], 0) + (message["type"] == "RECORD")
-    assert max(counts.values()) > 2 * 37, counts  # more than two flushes of the largest stream
-
+    messages, counts = tap_output(tap, sandbox_factory, tmp_path)
     own_state = _load([str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"],
-                      proc.stdout, tmp_path / "own.duckdb", tmp_path, batch=37)
-    fast_state = _load([str(BIN / "target-duckdb-fastpath")], proc.stdout, tmp_path / "fast.duckdb", tmp_path,
-                       batch=37)
+                      messages, tmp_path / "own.duckdb", tmp_path)
+    fast_state = _load([str(BIN / "target-duckdb-fastpath")], messages, tmp_path / "fast.duckdb", tmp_path)
     assert fast_state == own_state and own_state, "the STATE lines differ"
 
     own, fast = _tables(tmp_path / "own.duckdb"), _tables(tmp_path / "fast.duckdb")

@@ -55,7 +55,7 @@ def project(tmp_path_factory) -> tuple[Path, Path]:
     config = yaml.safe_load((ROOT / "meltano.yml").read_text())
     config["jobs"] = [*(config.get("jobs") or []), *TEST_JOBS]
     (root / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    link_packages(root)  # the taps, target-duckdb-fastpath (pip_url -e ./<folder>)
+    link_packages(root)  # the taps, the loader packages (pip_url -e ./<folder>)
     (root / "transform").symlink_to(ROOT / "transform")  # the dbt project
     sys_dir = tmp_path_factory.mktemp("meltano")
     proc = subprocess.run([MELTANO, "install", *PLUGINS], cwd=root, capture_output=True, text=True, timeout=900,

@@ -1,0 +1,140 @@
+"""target-postgres-fastpath: the same array literals, tables, rows and STATE as target-postgres 0.8.1.
+
+FastListDumper replaces psycopg's text dumper of Python lists (what
+target-postgres's COPY writes a ``jsonb[]`` or other array column with); it
+is compared with psycopg's own on lists built to reach every branch of the
+array-literal rules, and the whole loader with target-postgres's own CLI on
+every tap's sandbox output into a real PostgreSQL: the same columns, the same
+rows, the same STATE messages on stdout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.adapt import PyFormat
+from psycopg.types.array import ListDumper
+from psycopg.types.json import Jsonb
+from target_postgres_fastpath import FastListDumper, install
+
+from tests.e2e.pgserver import PostgresServer, bin_dir
+from tests.loaders.common import BATCH_ROWS, TAPS, run_loader, tap_output
+
+pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
+
+BIN = Path(sys.executable).parent
+#: what each load sets by the clock: left out of the comparison
+CLOCK_COLUMNS = {"_sdc_received_at", "_sdc_batched_at", "_sdc_sequence", "_sdc_sync_started_at"}
+
+TEXTS = ["plain", "", "NULL", "null", "Null", "two words", "tab\there", "new\nline", "{braces}", "a,b", "semi;colon",
+         'say "hi"', "back\\slash", '\\"both\\"', '"', "\\", "ü é ✓", "0", " lead", "trail "]
+LISTS: list[list] = [
+    [],
+    [None],
+    [None, None],
+    TEXTS,
+    [*TEXTS, None],
+    [[text] for text in TEXTS],  # nested: each element a one-element list
+    [["a", None], [], ["", "NULL"]],
+    [1, 0, -7],
+    [1.5, None],
+    [True, False],
+    [Jsonb({"k": 'v"\\', "n": None, "list": [1, "two"], "ü": "é"}), Jsonb([]), Jsonb("s"), Jsonb(None)],
+    [Jsonb({"customers": [{"name": 'O"Brien \\ co', "at": "2026-01-01T00:00:00+00:00"}]})],
+]
+
+
+@pytest.mark.parametrize("items", LISTS, ids=range(len(LISTS)))
+@pytest.mark.parametrize("delimiter", [b",", b";"])
+def test_array_literals_are_psycopgs(items, delimiter):
+    own, fast = ListDumper(list).upgrade(items, PyFormat.TEXT), FastListDumper(list).upgrade(items, PyFormat.TEXT)
+    assert type(fast) is FastListDumper and type(own) is ListDumper
+    own.delimiter = fast.delimiter = delimiter  # e.g. box[] uses ';'
+    assert fast.dump(items) == own.dump(items)
+
+
+def test_an_escaped_literal_reads_back_in_postgresql(postgres):
+    """The literal FastListDumper writes is the one PostgreSQL reads back as the same elements."""
+    install()
+    try:
+        with psycopg.connect(**_connection(postgres)) as conn:
+            assert conn.adapters.get_dumper(list, PyFormat.TEXT) is FastListDumper
+            (back,) = conn.execute("select %t::text[]", [TEXTS]).fetchone()
+            assert back == TEXTS
+    finally:
+        psycopg.adapters.register_dumper(list, ListDumper)
+
+
+def test_install_registers_only_on_the_checked_psycopg(monkeypatch):
+    try:
+        assert install() is True
+        assert psycopg.adapters.get_dumper(list, PyFormat.TEXT) is FastListDumper
+        psycopg.adapters.register_dumper(list, ListDumper)
+        monkeypatch.setattr("target_postgres_fastpath.version", lambda _: "3.4.0")
+        assert install() is False
+        assert psycopg.adapters.get_dumper(list, PyFormat.TEXT) is ListDumper
+    finally:
+        psycopg.adapters.register_dumper(list, ListDumper)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+def _connection(postgres: PostgresServer) -> dict:
+    return {"host": postgres.host, "port": postgres.port, "user": postgres.user, "password": "",
+            "dbname": postgres.database}
+
+
+def _load(command: list[str], messages: str, postgres: PostgresServer, schema: str, tmp: Path) -> list[str]:
+    # meltano.yml's settings of target-postgres, flushing every BATCH_ROWS rows
+    config = {"host": postgres.host, "port": postgres.port, "user": postgres.user, "password": "",
+              "database": postgres.database, "default_target_schema": schema, "load_method": "upsert",
+              "add_record_metadata": True, "activate_version": True, "hard_delete": False,
+              "validate_records": False, "use_copy": True, "batch_size_rows": BATCH_ROWS}
+    return run_loader(command, config, messages, tmp, schema)
+
+
+def _tables(postgres: PostgresServer, schema: str) -> dict[str, tuple[list, list]]:
+    tables = {}
+    for (name,) in postgres.sql(f"select table_name from information_schema.tables where table_schema = '{schema}'"):
+        columns = postgres.sql(
+            "select column_name, data_type, udt_name from information_schema.columns "
+            f"where table_schema = '{schema}' and table_name = '{name}' order by ordinal_position")
+        kept = ", ".join(f'"{column}"' for column, _, _ in columns if column not in CLOCK_COLUMNS)
+        rows = postgres.sql(f'select row({kept})::text from "{schema}"."{name}" order by 1')
+        tables[name] = (columns, rows)
+    return tables
+
+
+@pytest.mark.parametrize("tap", sorted(TAPS))
+def test_a_tap_loads_as_with_target_postgres(tap, postgres, sandbox_factory, tmp_path):
+    """Every stream of the tap's sandbox run, through both loaders in small
+    batches (each flush an upsert into rows already loaded): equal columns,
+    rows (arrays of objects included) and STATE lines."""
+    messages, counts = tap_output(tap, sandbox_factory, tmp_path)
+    own_schema, fast_schema = f"own_{tap.replace('-', '_')}", f"fast_{tap.replace('-', '_')}"
+    own_state = _load([str(BIN / "python"), "-c", "from target_postgres.target import TargetPostgres as T; T.cli()"],
+                      messages, postgres, own_schema, tmp_path)
+    fast_state = _load([str(BIN / "target-postgres-fastpath")], messages, postgres, fast_schema, tmp_path)
+    assert fast_state == own_state and own_state, "the STATE lines differ"
+
+    own, fast = _tables(postgres, own_schema), _tables(postgres, fast_schema)
+    tables = {stream.replace("-", "_").lower(): count for stream, count in counts.items()}
+    assert set(fast) == set(own) == set(tables)
+    for name, (columns, rows) in own.items():
+        assert fast[name][0] == columns, name
+        assert fast[name][1] == rows, name
+        assert 0 < len(rows) <= tables[name] or len(rows) == tables[name] == 0, name
+    if tap == "tap-beyondtrust":
+        # the support sessions' arrays of objects: what the fast path writes
+        arrays = [column for column, kind, _ in own["support_sessions"][0] if kind == "ARRAY"]
+        assert {"customers", "representatives", "teams"} <= set(arrays)
+        (filled,) = postgres.sql(f'select count(*) from "{fast_schema}".support_sessions '
+                                 "where cardinality(customers) > 0 and customers[1]::text like '%\"%'")[0]
+        assert int(filled) > 0
