@@ -41,3 +41,15 @@ def run_loader(command: list[str], config: dict[str, t.Any], messages: str, tmp:
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.splitlines()
+
+
+def assert_same_tables(own: dict[str, tuple[list, list]], fast: dict[str, tuple[list, list]],
+                       counts: dict[str, int]) -> None:
+    """Both loads hold a table per stream with the same columns and rows: at most the stream's
+    records (fewer where a key repeats), none only for a stream without records."""
+    tables = {stream.replace("-", "_").lower(): count for stream, count in counts.items()}
+    assert set(fast) == set(own) == set(tables)
+    for name, (columns, rows) in own.items():
+        assert fast[name][0] == columns, name
+        assert fast[name][1] == rows, name
+        assert 0 < len(rows) <= tables[name] or len(rows) == tables[name] == 0, name

@@ -19,7 +19,7 @@ import target_duckdb
 from target_duckdb.db_sync import DbSync
 from target_duckdb_fastpath import FastDbSync, install
 
-from tests.loaders.common import BATCH_ROWS, TAPS, run_loader, tap_output
+from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
 
 BIN = Path(sys.executable).parent
 
@@ -144,9 +144,4 @@ def test_a_tap_loads_as_with_target_duckdb(tap, sandbox_factory, tmp_path):
     assert fast_state == own_state and own_state, "the STATE lines differ"
 
     own, fast = _tables(tmp_path / "own.duckdb"), _tables(tmp_path / "fast.duckdb")
-    tables = {stream.replace("-", "_").lower(): count for stream, count in counts.items()}
-    assert set(fast) == set(own) == set(tables)
-    for name, (columns, rows) in own.items():
-        assert fast[name][0] == columns, name
-        assert fast[name][1] == rows, name
-        assert 0 < len(rows) <= tables[name] or len(rows) == tables[name] == 0, name
+    assert_same_tables(own, fast, counts)

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from target_postgres_fastpath import FastListDumper, install
 
 from tests.e2e.pgserver import PostgresServer, bin_dir
-from tests.loaders.common import BATCH_ROWS, TAPS, run_loader, tap_output
+from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
 
 pytestmark = pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
 
@@ -125,12 +125,7 @@ def test_a_tap_loads_as_with_target_postgres(tap, postgres, sandbox_factory, tmp
     assert fast_state == own_state and own_state, "the STATE lines differ"
 
     own, fast = _tables(postgres, own_schema), _tables(postgres, fast_schema)
-    tables = {stream.replace("-", "_").lower(): count for stream, count in counts.items()}
-    assert set(fast) == set(own) == set(tables)
-    for name, (columns, rows) in own.items():
-        assert fast[name][0] == columns, name
-        assert fast[name][1] == rows, name
-        assert 0 < len(rows) <= tables[name] or len(rows) == tables[name] == 0, name
+    assert_same_tables(own, fast, counts)
     if tap == "tap-beyondtrust":
         # the support sessions' arrays of objects: what the fast path writes
         arrays = [column for column, kind, _ in own["support_sessions"][0] if kind == "ARRAY"]
