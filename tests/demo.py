@@ -46,11 +46,16 @@ def link_packages(project: Path) -> None:
         (project / package.parent.name).symlink_to(package.parent)
 
 
-def meltano_taps(project: Path = ROOT) -> dict[str, str]:
-    """{extractor name: sandbox vendor} for the extractors of the sandbox environment."""
+def project_config(project: Path = ROOT) -> dict:
+    """The project's meltano.yml, parsed (a new dict each call)."""
     import yaml  # meltano's own dependency
 
-    config = yaml.safe_load((project / "meltano.yml").read_text())
+    return t.cast(dict, yaml.safe_load((project / "meltano.yml").read_text()))
+
+
+def meltano_taps(project: Path = ROOT) -> dict[str, str]:
+    """{extractor name: sandbox vendor} for the extractors of the sandbox environment."""
+    config = project_config(project)
     (env,) = [e for e in config["environments"] if e["name"] == "sandbox"]
     taps = {}
     for extractor in env["config"]["plugins"]["extractors"]:
@@ -62,10 +67,7 @@ def meltano_taps(project: Path = ROOT) -> dict[str, str]:
 
 def plugin_executable(name: str, project: Path = ROOT) -> str:
     """The executable meltano.yml gives the plugin ``name`` (its name when it sets none)."""
-    import yaml  # meltano's own dependency
-
-    config = yaml.safe_load((project / "meltano.yml").read_text())
-    for plugins in config["plugins"].values():
+    for plugins in project_config(project)["plugins"].values():
         for plugin in plugins:
             if plugin["name"] == name:
                 return str(plugin.get("executable", name))
@@ -74,9 +76,7 @@ def plugin_executable(name: str, project: Path = ROOT) -> str:
 
 def sandbox_config(tap: str, url: str, project: Path = ROOT) -> dict:
     """The tap's config in meltano.yml's sandbox environment, pointed at ``url``."""
-    import yaml
-
-    config = yaml.safe_load((project / "meltano.yml").read_text())
+    config = project_config(project)
     (env,) = [e for e in config["environments"] if e["name"] == "sandbox"]
     (extractor,) = [e for e in env["config"]["plugins"]["extractors"] if e["name"] == tap]
     return {
@@ -184,10 +184,7 @@ def schema_of(tap: str) -> str:
 
 def job_tasks(job: str, project: Path = ROOT) -> list[str]:
     """The tasks of a job of meltano.yml, e.g. ['tap-x target-duckdb', ..., 'dbt-duckdb:build']."""
-    import yaml
-
-    config = yaml.safe_load((project / "meltano.yml").read_text())
-    (found,) = [j for j in config["jobs"] if j["name"] == job]
+    (found,) = [j for j in project_config(project)["jobs"] if j["name"] == job]
     return list(found["tasks"])
 
 

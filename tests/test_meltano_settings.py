@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.demo import project_config
 
 ROOT = Path(__file__).resolve().parent.parent
 #: settings singer-sdk adds to every tap; Meltano offers them through the stream-maps and
@@ -27,8 +28,8 @@ PROJECT_DEFAULTS = {"emit_activate_version_messages": True}  # deletions reach t
 
 
 def extractors() -> dict[str, dict]:
-    config = yaml.safe_load((ROOT / "meltano.yml").read_text())
-    return {plugin["name"]: plugin for plugin in config["plugins"]["extractors"] if "inherit_from" not in plugin}
+    return {plugin["name"]: plugin for plugin in project_config()["plugins"]["extractors"]
+            if "inherit_from" not in plugin}
 
 
 @functools.cache

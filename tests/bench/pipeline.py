@@ -58,7 +58,7 @@ import uuid
 from pathlib import Path
 
 from tests.bench.common import ROOT, measure, python_module
-from tests.demo import link_packages
+from tests.demo import link_packages, project_config
 from tests.sandbox import start
 
 MELTANO = str(Path(sys.executable).parent / "meltano")
@@ -329,10 +329,7 @@ class Project:
             link_packages(self.root)
 
     def extractors(self) -> set[str]:
-        import yaml
-
-        config = yaml.safe_load((self.root / "meltano.yml").read_text())
-        return {plugin["name"] for plugin in config["plugins"]["extractors"]}
+        return {plugin["name"] for plugin in project_config(self.root)["plugins"]["extractors"]}
 
     def extractor(self, tap: str, loader: str) -> str:
         """The extractor the project runs with ``loader``: the tap's ``--batch``

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo import ROOT, link_packages, meltano, meltano_taps, schema_of, warehouse_counts
+from tests.demo import ROOT, link_packages, meltano, meltano_taps, project_config, schema_of, warehouse_counts
 
 # Every meltano run of the project shares its .meltano/run folders: the other
 # end-to-end cases are collected here so that they run one at a time.
@@ -59,9 +59,7 @@ def test_meltano_run_loads_every_record_then_only_new_ones(sandboxes, tap, tmp_p
 
 
 def test_all_taps_job_lists_every_extractor():
-    import yaml
-
-    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    project = project_config()
     (job,) = [j for j in project["jobs"] if j["name"] == "all-taps"]
     in_job = {task.split()[0] for task in job["tasks"]}
     extractors = {e["name"] for e in project["plugins"]["extractors"] if "inherit_from" not in e}

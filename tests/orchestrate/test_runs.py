@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.demo import MELTANO, ROOT, link_packages
+from tests.demo import MELTANO, ROOT, link_packages, project_config
 from tests.e2e.pgserver import PostgresServer, bin_dir
 from tests.orchestrate.conftest import DAGSTER_BIN, DAGSTER_SIDE, ORCHESTRATE, base_env, dagster_side
 from tests.sandbox import Sandbox
@@ -52,7 +52,7 @@ def postgres():
 def project(tmp_path_factory) -> tuple[Path, Path]:
     """(project root, MELTANO_SYS_DIR_ROOT): meltano.yml plus the test jobs, plugins installed."""
     root = tmp_path_factory.mktemp("project")
-    config = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    config = project_config()
     config["jobs"] = [*(config.get("jobs") or []), *TEST_JOBS]
     (root / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     link_packages(root)  # the taps, the loader packages (pip_url -e ./<folder>)
