@@ -1,4 +1,4 @@
-"""target-postgres 0.8.1 with a faster text form of array columns.
+"""target-postgres 0.8.1 with a faster text form of array and JSON columns.
 
 target-postgres loads with COPY: psycopg writes each row in COPY's text
 format, an array column (``jsonb[]``, as target-postgres makes of an array of
@@ -13,9 +13,19 @@ that is most of the loader's CPU.
 :class:`FastListDumper` is psycopg 3.3.6's ``ListDumper`` with that escape
 done by ``bytes.replace``, and nothing else changed: the same bytes (checked
 equal in tests/loaders).
+
+Every ``jsonb`` value (and every element of a ``jsonb[]``) goes through the
+connector's ``serialize_json``: singer-sdk 0.54.9's calls
+``simplejson.dumps(obj, use_decimal=True, separators=(",", ":"))``, which
+builds a new ``JSONEncoder`` with those arguments for every value, 12 a
+BeyondTrust session. :func:`serialize_json` encodes with one such encoder
+built once: the same class with the same arguments, whose ``encode`` keeps
+nothing from one value to the next, so the same text.
+
 Everything else (tables, types, COPY, upserts, ACTIVATE_VERSION, STATE,
 logging) is target-postgres's own. Any other psycopg version than the one
-this was checked against runs psycopg's own dumper.
+this was checked against runs psycopg's own dumper, any other singer-sdk
+version its own ``serialize_json``.
 """
 
 from __future__ import annotations
@@ -24,11 +34,14 @@ import logging
 from importlib.metadata import version
 
 import psycopg
+import simplejson
 from psycopg.abc import Buffer
 from psycopg.types.array import ListDumper
 
 # the version whose ListDumper.dump FastListDumper was checked equal to (tests/loaders)
 CHECKED_PSYCOPG = "3.3.6"
+# the version whose SQLConnector.serialize_json serialize_json was checked equal to (tests/loaders)
+CHECKED_SINGER_SDK = "0.54.9"
 
 LOGGER = logging.getLogger("target-postgres")
 
@@ -49,18 +62,38 @@ class FastListDumper(ListDumper):
     _re_esc = _Escape()  # type: ignore[assignment]
 
 
-def install() -> bool:
-    """Make psycopg dump lists with :class:`FastListDumper`; False (and psycopg's own) on another version."""
-    installed = version("psycopg")
-    if installed != CHECKED_PSYCOPG:
-        LOGGER.warning(
-            "psycopg %s is installed, the fast path was checked against %s: running psycopg's own array dumper",
-            installed,
-            CHECKED_PSYCOPG,
-        )
+# singer_sdk.helpers._util.dump_json's arguments (0.54.9): simplejson.dumps(obj, use_decimal=True,
+# separators=(",", ":")) is JSONEncoder(use_decimal=True, separators=(",", ":")).encode(obj)
+_ENCODER = simplejson.JSONEncoder(use_decimal=True, separators=(",", ":"))
+
+
+def serialize_json(_connector: object, obj: object) -> str:
+    """singer-sdk 0.54.9's ``SQLConnector.serialize_json``, with its encoder built once."""
+    return _ENCODER.encode(obj)
+
+
+def _checked(package: str, checked: str, what: str) -> bool:
+    installed = version(package)
+    if installed != checked:
+        LOGGER.warning("%s %s is installed, the fast path was checked against %s: running %s",
+                       package, installed, checked, what)
         return False
-    psycopg.adapters.register_dumper(list, FastListDumper)
     return True
+
+
+def install() -> bool:
+    """Make psycopg dump lists with :class:`FastListDumper` and target-postgres's connector serialise
+    JSON with :func:`serialize_json`, each only on the version it was checked against (else the
+    original, with a warning); True when both are installed."""
+    from target_postgres.connector import PostgresConnector
+
+    dumper = _checked("psycopg", CHECKED_PSYCOPG, "psycopg's own array dumper")
+    if dumper:
+        psycopg.adapters.register_dumper(list, FastListDumper)
+    serializer = _checked("singer-sdk", CHECKED_SINGER_SDK, "its own serialize_json")
+    if serializer:
+        PostgresConnector.serialize_json = serialize_json
+    return dumper and serializer
 
 
 def main() -> None:

@@ -1,15 +1,19 @@
-"""target-postgres-fastpath: the same array literals, tables, rows and STATE as target-postgres 0.8.1.
+"""target-postgres-fastpath: the same array literals, JSON, tables, rows and STATE as target-postgres 0.8.1.
 
 FastListDumper replaces psycopg's text dumper of Python lists (what
 target-postgres's COPY writes a ``jsonb[]`` or other array column with); it
 is compared with psycopg's own on lists built to reach every branch of the
-array-literal rules, and the whole loader with target-postgres's own CLI on
+array-literal rules. serialize_json replaces singer-sdk's (every ``jsonb``
+value and ``jsonb[]`` element); it is compared with singer-sdk's on values
+of every JSON kind, one after another. And the whole loader with target-postgres's own CLI on
 every tap's sandbox output into a real PostgreSQL: the same columns, the same
 rows, the same STATE messages on stdout."""
 
 from __future__ import annotations
 
+import decimal
 import sys
+import typing as t
 from pathlib import Path
 
 import psycopg
@@ -17,7 +21,9 @@ import pytest
 from psycopg.adapt import PyFormat
 from psycopg.types.array import ListDumper
 from psycopg.types.json import Jsonb
-from target_postgres_fastpath import FastListDumper, install
+from singer_sdk.sql import SQLConnector
+from target_postgres.connector import PostgresConnector
+from target_postgres_fastpath import FastListDumper, install, serialize_json
 
 from tests.e2e.pgserver import PostgresServer, bin_dir
 from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
@@ -55,8 +61,39 @@ def test_array_literals_are_psycopgs(items, delimiter):
     assert fast.dump(items) == own.dump(items)
 
 
-def test_an_escaped_literal_reads_back_in_postgresql(postgres):
+JSON_VALUES: list = [
+    None, True, False, 0, -1, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"),
+    decimal.Decimal("1.10"), decimal.Decimal("-0.000001"), decimal.Decimal("1E+3"),
+    *TEXTS, "\u0000 \x7f \ud83d\ude00 \U0001f600 \u2028",
+    [], {}, (1, "t"), [None, [1, [2, [3]]]],
+    {"k": 'v"\\', "n": None, "list": [1, "two", decimal.Decimal("3.0")], "ü": "é", "": {"": []}},
+    {3: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+    {"customers": [{"name": 'O"Brien \\ co', "at": "2026-01-01T00:00:00+00:00", "id": 7}]},
+]
+
+
+def _outcome(serialize: t.Callable[[t.Any, object], str], value: object) -> str:
+    try:
+        return serialize(None, value)
+    except (TypeError, ValueError) as error:  # (simplejson 4 refuses NaN and infinities)
+        return f"{type(error).__name__}: {error}"
+
+
+def test_json_is_singer_sdks():
+    """Value after value through the one encoder (nothing carried over, the errors between them
+    included): the text singer-sdk 0.54.9's serialize_json writes, or the same error."""
+    circular: list = []
+    circular.append(circular)
+    values = [*JSON_VALUES, circular, {"at": object()}, *JSON_VALUES[::-1]]
+    fast = [_outcome(serialize_json, value) for value in values]
+    assert fast == [_outcome(SQLConnector.serialize_json, value) for value in values]
+    errors = [outcome for outcome in fast if outcome.startswith(("TypeError", "ValueError"))]
+    assert len(errors) == 2 * 3 + 2  # NaN and the infinities (twice), the circular list, the object
+
+
+def test_an_escaped_literal_reads_back_in_postgresql(postgres, monkeypatch):
     """The literal FastListDumper writes is the one PostgreSQL reads back as the same elements."""
+    monkeypatch.setattr(PostgresConnector, "serialize_json", PostgresConnector.serialize_json)  # put back after
     install()
     try:
         with psycopg.connect(**_connection(postgres)) as conn:
@@ -67,14 +104,25 @@ def test_an_escaped_literal_reads_back_in_postgresql(postgres):
         psycopg.adapters.register_dumper(list, ListDumper)
 
 
-def test_install_registers_only_on_the_checked_psycopg(monkeypatch):
+@pytest.mark.parametrize("other", ["psycopg", "singer-sdk"])
+def test_install_replaces_only_on_the_checked_versions(other, monkeypatch):
+    own_serializer = PostgresConnector.serialize_json
+    assert own_serializer is SQLConnector.serialize_json  # target-postgres 0.8.1 has none of its own
+    monkeypatch.setattr(PostgresConnector, "serialize_json", own_serializer)  # put back after the test
     try:
         assert install() is True
         assert psycopg.adapters.get_dumper(list, PyFormat.TEXT) is FastListDumper
+        assert PostgresConnector.serialize_json is serialize_json
         psycopg.adapters.register_dumper(list, ListDumper)
-        monkeypatch.setattr("target_postgres_fastpath.version", lambda _: "3.4.0")
+        PostgresConnector.serialize_json = own_serializer  # type: ignore[method-assign]
+        from target_postgres_fastpath import version
+
+        monkeypatch.setattr("target_postgres_fastpath.version",
+                            lambda package: "9.9.9" if package == other else version(package))
         assert install() is False
-        assert psycopg.adapters.get_dumper(list, PyFormat.TEXT) is ListDumper
+        dumper = psycopg.adapters.get_dumper(list, PyFormat.TEXT)
+        assert (dumper is ListDumper) == (other == "psycopg")
+        assert (PostgresConnector.serialize_json is own_serializer) == (other == "singer-sdk")
     finally:
         psycopg.adapters.register_dumper(list, ListDumper)
 
