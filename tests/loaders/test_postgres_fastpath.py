@@ -14,6 +14,7 @@ from __future__ import annotations
 import decimal
 import sys
 import typing as t
+from importlib import metadata
 from pathlib import Path
 
 import psycopg
@@ -115,10 +116,8 @@ def test_install_replaces_only_on_the_checked_versions(other, monkeypatch):
         assert PostgresConnector.serialize_json is serialize_json
         psycopg.adapters.register_dumper(list, ListDumper)
         PostgresConnector.serialize_json = own_serializer  # type: ignore[method-assign]
-        from target_postgres_fastpath import version
-
         monkeypatch.setattr("target_postgres_fastpath.version",
-                            lambda package: "9.9.9" if package == other else version(package))
+                            lambda package: "9.9.9" if package == other else metadata.version(package))
         assert install() is False
         dumper = psycopg.adapters.get_dumper(list, PyFormat.TEXT)
         assert (dumper is ListDumper) == (other == "psycopg")
