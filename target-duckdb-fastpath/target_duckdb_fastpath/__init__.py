@@ -12,22 +12,35 @@ from the record, with the set of JSON-typed columns computed once per schema.
 Everything else (tables, types, COPY, UPDATE and INSERT, STATE, logging) is
 target-duckdb's own. Any other flattening level, and any other target-duckdb
 version than the one this was checked against, runs target-duckdb's own code.
+
+With the setting ``row_group_size``, :func:`duckdb_connect` opens the file
+with that many rows per DuckDB row group instead of DuckDB's 122,880 (an
+``ATTACH`` option, not stored in the file). DuckDB appends every flush to the
+table's last row group and rewrites that whole row group at each checkpoint,
+so with the default the loader's memory at a checkpoint grows with the
+table up to 122,880 rows; with smaller row groups it grows up to one of
+them, and a DuckDB ``memory_limit`` (``settings``) then bounds the rest.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import typing as t
 from importlib.metadata import version
+from urllib.parse import urlparse
 
+import duckdb
 import target_duckdb
-from target_duckdb.db_sync import DbSync
+from target_duckdb.db_sync import DbSync, get_catalog_name
 from target_duckdb.logger import get_logger
 
 # the version whose DbSync methods FastDbSync was checked equal to (tests/loaders)
 CHECKED_VERSION = "0.8.0"
 # a column of this JSON-schema type set is written as JSON, whatever its value
 _JSON_TYPES = frozenset({"null", "object", "array"})
+# DuckDB's row groups hold a multiple of its vector size of rows
+_VECTOR_SIZE = 2048
 
 LOGGER = get_logger("target_duckdb")
 
@@ -88,6 +101,47 @@ class FastDbSync(DbSync):
         return row
 
 
+# target-duckdb's own connection, for a config without row_group_size
+ORIGINAL_CONNECT = target_duckdb.duckdb_connect
+
+
+def row_group_size_error(config: dict[str, t.Any]) -> str | None:
+    """Why the config's ``row_group_size`` cannot be used, or None (also when it is not set)."""
+    size = config.get("row_group_size")
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % _VECTOR_SIZE:
+        return f"row_group_size must be a positive multiple of {_VECTOR_SIZE} rows, not {size!r}"
+    if config.get("token") or urlparse(str(config.get("path", config.get("filepath", "")))).scheme:
+        return "row_group_size applies to a local DuckDB file, not to a MotherDuck path or token"
+    return None
+
+
+def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
+    """target-duckdb's connection; with ``row_group_size``, the file attached with that row group size.
+
+    The file is attached under the name target-duckdb's queries give it (its
+    stem, as ``duckdb.connect(path)`` names it) and made the default catalog,
+    temporary tables stay in DuckDB's temporary catalog, and what spills goes
+    where it would (``<file>.tmp``); ``settings`` apply as in target-duckdb."""
+    if config.get("row_group_size") is None:
+        return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
+    errors = target_duckdb.validate_config(config)
+    problem = row_group_size_error(config)
+    if errors or problem:
+        LOGGER.error("Invalid configuration:\n   * %s", "\n   * ".join([*errors, *([problem] if problem else [])]))
+        sys.exit(1)
+    path = str(config.get("path", config.get("filepath")))
+    catalog = get_catalog_name(config).replace('"', '""')
+    db = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
+    quoted = path.replace("'", "''")
+    db.execute(f"ATTACH '{quoted}' AS \"{catalog}\" (ROW_GROUP_SIZE {int(config['row_group_size'])})")
+    db.execute(f'USE "{catalog}"')
+    for setting, value in config.get("settings", {}).items():
+        db.execute(f"SET {setting} = '{value}'")
+    return db
+
+
 def install() -> bool:
     """Make target-duckdb's loader use :class:`FastDbSync`; False (and its own code) on another version."""
     installed = version("target-duckdb")
@@ -99,6 +153,7 @@ def install() -> bool:
         )
         return False
     target_duckdb.DbSync = FastDbSync
+    target_duckdb.duckdb_connect = duckdb_connect
     return True
 
 

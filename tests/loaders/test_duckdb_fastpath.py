@@ -4,20 +4,24 @@ FastDbSync replaces two per-record methods of target-duckdb's DbSync; each is
 compared with target-duckdb's own on records built to reach every branch of
 its rules, and the whole loader is compared with target-duckdb's own `main`
 on every tap's sandbox output: the same tables, the same rows, the same
-STATE messages on stdout."""
+STATE messages on stdout. With ``row_group_size`` the file is attached with
+that many rows per row group: the same tables and rows, in row groups no
+larger."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import duckdb
 import pytest
 import target_duckdb
 from target_duckdb.db_sync import DbSync
-from target_duckdb_fastpath import FastDbSync, install
+from target_duckdb_fastpath import ORIGINAL_CONNECT, FastDbSync, duckdb_connect, install
 
 from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
 
@@ -108,19 +112,67 @@ def test_rows_are_target_duckdbs(max_level):
         assert {row[loose] for row in rows} >= {'"text"', "0", "[]", "{}", "null", None}
 
 
-def test_install_swaps_only_the_class_target_duckdb_builds(monkeypatch):
+def test_install_swaps_only_the_class_and_the_connection(monkeypatch):
     monkeypatch.setattr(target_duckdb, "DbSync", DbSync)
+    monkeypatch.setattr(target_duckdb, "duckdb_connect", ORIGINAL_CONNECT)
     assert install() is True
     assert target_duckdb.DbSync is FastDbSync
+    assert target_duckdb.duckdb_connect is duckdb_connect
     monkeypatch.setattr("target_duckdb_fastpath.version", lambda _: "0.9.0")
     monkeypatch.setattr(target_duckdb, "DbSync", DbSync)
+    monkeypatch.setattr(target_duckdb, "duckdb_connect", ORIGINAL_CONNECT)
     assert install() is False
     assert target_duckdb.DbSync is DbSync
+    assert target_duckdb.duckdb_connect is ORIGINAL_CONNECT
 
 
-def _load(command: list[str], messages: str, warehouse: Path, tmp: Path) -> list[str]:
+def test_row_group_size_attaches_the_file_as_target_duckdb_names_it(tmp_path):
+    """The file is the default catalog under its stem (target-duckdb's catalog
+    name), with the settings applied and spills beside the file."""
+    path = tmp_path / "my warehouse.duckdb"
+    config = {"filepath": str(path), "default_target_schema": "raw", "row_group_size": 4096,
+              "settings": {"threads": 1, "memory_limit": "64MB"}}
+    with contextlib.closing(duckdb_connect(config)) as con:
+        assert con.execute("select current_database()").fetchone() == ("my warehouse",)
+        assert con.execute("select current_setting('threads'), current_setting('temp_directory')").fetchone() == (
+            1, f"{path}.tmp")
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0].endswith("MiB")
+        con.execute("create table t as select range as i from range(10000)")
+        groups = con.execute("select distinct row_group_id from pragma_storage_info('t')").fetchall()
+        assert len(groups) == 3  # 10,000 rows in groups of 4,096
+    # a plain connection reads it
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        assert con.execute("select count(*), sum(i) from t").fetchone() == (10000, 49995000)
+    # without the setting, target-duckdb's own connection: DuckDB's row groups
+    config = {"filepath": str(tmp_path / "plain.duckdb"), "default_target_schema": "raw"}
+    with contextlib.closing(duckdb_connect(config)) as con:
+        con.execute("create table t as select range as i from range(10000)")
+        assert len(con.execute("select distinct row_group_id from pragma_storage_info('t')").fetchall()) == 1
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"row_group_size": 10000}, "row_group_size must be a positive multiple of 2048 rows, not 10000"),
+    ({"row_group_size": 0}, "row_group_size must be a positive multiple of 2048 rows, not 0"),
+    ({"row_group_size": "4096"}, "row_group_size must be a positive multiple of 2048 rows, not '4096'"),
+    ({"row_group_size": 4096, "filepath": "md:warehouse"}, "row_group_size applies to a local DuckDB file"),
+    ({"row_group_size": 4096, "default_target_schema": None}, "default_target_schema"),
+])
+def test_a_bad_row_group_size_fails_before_the_file_is_opened(config, message, tmp_path):
+    path = tmp_path / "w.duckdb"
+    config = {"filepath": str(path), "default_target_schema": "raw", **config}
+    if config["default_target_schema"] is None:
+        del config["default_target_schema"]
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    proc = subprocess.run([str(BIN / "target-duckdb-fastpath"), "--config", str(tmp_path / "c.json")], input="",
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "Invalid configuration" in proc.stderr and message in proc.stderr, proc.stderr
+    assert not path.exists()
+
+
+def _load(command: list[str], messages: str, warehouse: Path, tmp: Path, **settings: t.Any) -> list[str]:
     config = {"filepath": str(warehouse), "default_target_schema": "raw", "batch_size_rows": BATCH_ROWS,
-              "settings": {"threads": 1}}
+              "settings": {"threads": 1}, **settings}
     return run_loader(command, config, messages, tmp, warehouse.stem)
 
 
@@ -136,12 +188,53 @@ def _tables(warehouse: Path) -> dict[str, tuple[list, list]]:
 def test_a_tap_loads_as_with_target_duckdb(tap, sandbox_factory, tmp_path):
     """Every stream of the tap's sandbox run, through both loaders in small
     batches (each flush an upsert into rows already loaded): equal tables, rows
-    and STATE lines."""
+    and STATE lines; the same with row_group_size, as meltano.yml runs it."""
     messages, counts = tap_output(tap, sandbox_factory, tmp_path)
     own_state = _load([str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"],
                       messages, tmp_path / "own.duckdb", tmp_path)
     fast_state = _load([str(BIN / "target-duckdb-fastpath")], messages, tmp_path / "fast.duckdb", tmp_path)
+    grouped_state = _load([str(BIN / "target-duckdb-fastpath")], messages, tmp_path / "grouped.duckdb", tmp_path,
+                          row_group_size=2048)
     assert fast_state == own_state and own_state, "the STATE lines differ"
+    assert grouped_state == own_state, "the STATE lines differ"
 
-    own, fast = _tables(tmp_path / "own.duckdb"), _tables(tmp_path / "fast.duckdb")
-    assert_same_tables(own, fast, counts)
+    own = _tables(tmp_path / "own.duckdb")
+    assert_same_tables(own, _tables(tmp_path / "fast.duckdb"), counts)
+    assert_same_tables(own, _tables(tmp_path / "grouped.duckdb"), counts)
+
+
+def test_row_groups_bound_what_an_upsert_rewrites(tmp_path):
+    """5,000 records in 1,000-row flushes, then the same keys again with new
+    values: with row_group_size 2048 the table holds row groups of at most
+    2,048 rows and each key once, with the values of the second load, as
+    target-duckdb's own load of the same messages; no WAL is left."""
+    schema = {"type": "object", "properties": {"id": {"type": ["integer"]}, "name": {"type": ["null", "string"]},
+                                               "tags": {"type": ["null", "array"], "items": {"type": "string"}}}}
+
+    def messages(tag: str) -> str:
+        lines = [{"type": "SCHEMA", "stream": "things", "schema": schema, "key_properties": ["id"]}]
+        lines += [{"type": "RECORD", "stream": "things", "record": {"id": i, "name": f"{tag}{i}", "tags": [tag]}}
+                  for i in range(5000)]
+        lines.append({"type": "STATE", "value": {"loaded": tag}})
+        return "\n".join(json.dumps(line) for line in lines) + "\n"
+
+    states = {}
+    for name, command, settings in [
+        ("own", [str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"], {}),
+        ("grouped", [str(BIN / "target-duckdb-fastpath")],
+         {"row_group_size": 2048, "settings": {"threads": 1}}),
+    ]:
+        warehouse = tmp_path / f"{name}.duckdb"
+        states[name] = [
+            run_loader(command, {"filepath": str(warehouse), "default_target_schema": "raw", "batch_size_rows": 1000,
+                                 **settings}, messages(tag), tmp_path, f"{name}-{tag}")
+            for tag in ("first", "second")]
+        assert not Path(f"{warehouse}.wal").exists()
+    assert states["grouped"] == states["own"] == [['{"loaded": "first"}'], ['{"loaded": "second"}']]
+    own, grouped = _tables(tmp_path / "own.duckdb"), _tables(tmp_path / "grouped.duckdb")
+    assert grouped == own
+    assert own["things"][1][0] == (0, "second0", '["second"]') and len(own["things"][1]) == 5000
+    with contextlib.closing(duckdb.connect(str(tmp_path / "grouped.duckdb"), read_only=True)) as con:
+        sizes = [row[0] for row in con.execute(
+            "select max(count) from pragma_storage_info('raw.things') group by row_group_id").fetchall()]
+        assert len(sizes) >= 3 and max(sizes) <= 2048, sizes
