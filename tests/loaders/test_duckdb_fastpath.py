@@ -188,7 +188,7 @@ def _tables(warehouse: Path) -> dict[str, tuple[list, list]]:
 def test_a_tap_loads_as_with_target_duckdb(tap, sandbox_factory, tmp_path):
     """Every stream of the tap's sandbox run, through both loaders in small
     batches (each flush an upsert into rows already loaded): equal tables, rows
-    and STATE lines; the same with row_group_size, as meltano.yml runs it."""
+    and STATE lines; the same with row_group_size 2048."""
     messages, counts = tap_output(tap, sandbox_factory, tmp_path)
     own_state = _load([str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"],
                       messages, tmp_path / "own.duckdb", tmp_path)
