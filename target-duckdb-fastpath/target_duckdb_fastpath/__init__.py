@@ -19,7 +19,8 @@ with that many rows per DuckDB row group instead of DuckDB's 122,880 (an
 table's last row group and rewrites that whole row group at each checkpoint,
 so with the default the loader's memory at a checkpoint grows with the
 table up to 122,880 rows; with smaller row groups it grows up to one of
-them, and a DuckDB ``memory_limit`` (``settings``) then bounds the rest.
+them. A DuckDB ``memory_limit`` (``settings``) then bounds what DuckDB keeps
+of one large table; too low a limit fails a load of many tables (README).
 """
 
 from __future__ import annotations
