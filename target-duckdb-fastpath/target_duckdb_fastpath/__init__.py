@@ -113,8 +113,9 @@ def row_group_size_error(config: dict[str, t.Any]) -> str | None:
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % _VECTOR_SIZE:
         return f"row_group_size must be a positive multiple of {_VECTOR_SIZE} rows, not {size!r}"
-    if config.get("token") or urlparse(str(config.get("path", config.get("filepath", "")))).scheme:
-        return "row_group_size applies to a local DuckDB file, not to a MotherDuck path or token"
+    path = config.get("path", config.get("filepath"))
+    if not path or config.get("token") or urlparse(str(path)).scheme:
+        return "row_group_size applies to a local DuckDB file (filepath), not to a MotherDuck path or token"
     return None
 
 
@@ -127,19 +128,19 @@ def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
     where it would (``<file>.tmp``); ``settings`` apply as in target-duckdb."""
     if config.get("row_group_size") is None:
         return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
-    errors = target_duckdb.validate_config(config)
     problem = row_group_size_error(config)
-    if errors or problem:
-        LOGGER.error("Invalid configuration:\n   * %s", "\n   * ".join([*errors, *([problem] if problem else [])]))
+    if problem:
+        LOGGER.error("Invalid configuration:\n   * %s", problem)
         sys.exit(1)
     path = str(config.get("path", config.get("filepath")))
+    # target-duckdb's own connection (its config checks, its settings), to an in-memory database
+    db = t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT({**config, "path": ":memory:"}))
+    if "temp_directory" not in config.get("settings", {}):
+        db.execute("SET temp_directory = ?", [f"{path}.tmp"])
     catalog = get_catalog_name(config).replace('"', '""')
-    db = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
     quoted = path.replace("'", "''")
     db.execute(f"ATTACH '{quoted}' AS \"{catalog}\" (ROW_GROUP_SIZE {int(config['row_group_size'])})")
     db.execute(f'USE "{catalog}"')
-    for setting, value in config.get("settings", {}).items():
-        db.execute(f"SET {setting} = '{value}'")
     return db
 
 

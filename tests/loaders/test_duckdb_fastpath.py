@@ -155,13 +155,13 @@ def test_row_group_size_attaches_the_file_as_target_duckdb_names_it(tmp_path):
     ({"row_group_size": 0}, "row_group_size must be a positive multiple of 2048 rows, not 0"),
     ({"row_group_size": "4096"}, "row_group_size must be a positive multiple of 2048 rows, not '4096'"),
     ({"row_group_size": 4096, "filepath": "md:warehouse"}, "row_group_size applies to a local DuckDB file"),
+    ({"row_group_size": 4096, "filepath": None}, "row_group_size applies to a local DuckDB file (filepath)"),
     ({"row_group_size": 4096, "default_target_schema": None}, "default_target_schema"),
 ])
 def test_a_bad_row_group_size_fails_before_the_file_is_opened(config, message, tmp_path):
     path = tmp_path / "w.duckdb"
     config = {"filepath": str(path), "default_target_schema": "raw", **config}
-    if config["default_target_schema"] is None:
-        del config["default_target_schema"]
+    config = {key: value for key, value in config.items() if value is not None}
     (tmp_path / "c.json").write_text(json.dumps(config))
     proc = subprocess.run([str(BIN / "target-duckdb-fastpath"), "--config", str(tmp_path / "c.json")], input="",
                           capture_output=True, text=True, timeout=60, check=False)
