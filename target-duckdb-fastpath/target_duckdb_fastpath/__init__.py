@@ -19,8 +19,17 @@ with that many rows per DuckDB row group instead of DuckDB's 122,880 (an
 table's last row group and rewrites that whole row group at each checkpoint,
 so with the default the loader's memory at a checkpoint grows with the
 table up to 122,880 rows; with smaller row groups it grows up to one of
-them. A DuckDB ``memory_limit`` (``settings``) then bounds what DuckDB keeps
-of one large table; too low a limit fails a load of many tables (README).
+them.
+
+With the setting ``release_memory_mb``, after each flush in which DuckDB
+holds more than that many MB (``duckdb_memory()``), :func:`release_memory`
+lowers its ``memory_limit`` for a moment and restores it: DuckDB drops the
+blocks it has already written to the file and spills the rest to its
+temporary directory. DuckDB keeps every block it reads or writes until a
+memory limit asks it to evict, a checkpoint does not free them, so without
+this the loader grows with the tables it loads; with it, it is bounded at
+any number of records, and unlike a low ``memory_limit`` (``settings``) a
+load of many tables cannot run out of DuckDB memory for it (README).
 """
 
 from __future__ import annotations
@@ -42,12 +51,19 @@ CHECKED_VERSION = "0.8.0"
 _JSON_TYPES = frozenset({"null", "object", "array"})
 # DuckDB's row groups hold a multiple of its vector size of rows
 _VECTOR_SIZE = 2048
+# the memory_limit release_memory sets for a moment: DuckDB evicts all it can
+_RELEASE_LIMIT = "1MB"
+# per connection, the memory_limit it had before release_memory first lowered it
+_FIRST_LIMITS: dict[int, str] = {}
 
 LOGGER = get_logger("target_duckdb")
 
 
 class FastDbSync(DbSync):
-    """target-duckdb's DbSync, its two per-record methods without the generic flattening."""
+    """target-duckdb's DbSync, its two per-record methods without the generic flattening.
+
+    Its flush is target-duckdb's, followed by :func:`release_memory` when the
+    config sets ``release_memory_mb``."""
 
     _plan: tuple[t.Any, tuple[str, ...], frozenset[str]] | None = None
 
@@ -102,12 +118,53 @@ class FastDbSync(DbSync):
         return row
 
 
+    def load_rows(self, records: t.Any, count: int, temp_dir: str) -> None:
+        """target-duckdb's flush of a batch; then, with ``release_memory_mb``, :func:`release_memory`."""
+        super().load_rows(records, count, temp_dir)
+        threshold = self.connection_config.get("release_memory_mb")
+        if threshold is not None:
+            release_memory(self.conn, threshold, self.connection_config.get("settings", {}).get("memory_limit"))
+
+
+def release_memory(con: duckdb.DuckDBPyConnection, threshold_mb: int, memory_limit: t.Any = None) -> bool:
+    """When DuckDB holds more than ``threshold_mb`` MB, make it evict what it can; True if it was asked.
+
+    Its ``memory_limit`` is set to 1 MB, which evicts every block not in use
+    (those in the file are dropped, the others written to the temporary
+    directory) and fails, with the limit unchanged, if that is not enough;
+    then it is set back to ``memory_limit`` (the ``settings`` value, as
+    target-duckdb sets it), or, when the config sets none, to the limit the
+    connection had before its first release, as DuckDB shows it (its default
+    to 0.1 GiB). Set, not ``RESET``: DuckDB 1.2.2 resets the setting but
+    leaves its buffer pool at the lowered limit; and the first value kept,
+    not the one shown before each release: DuckDB shows a limit rounded, and
+    setting it back again and again lowers it."""
+    held = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+    if held is None or held[0] <= threshold_mb * 2**20:
+        return False
+    if memory_limit is None:
+        memory_limit = _FIRST_LIMITS.get(id(con))
+        if memory_limit is None:
+            shown = t.cast("tuple[str]", con.execute("SELECT current_setting('memory_limit')").fetchone())
+            memory_limit = _FIRST_LIMITS[id(con)] = shown[0]
+    try:
+        con.execute(f"SET memory_limit = '{_RELEASE_LIMIT}'")
+    except duckdb.Error as exc:  # DuckDB evicted what it could; what is in use stays
+        LOGGER.debug("DuckDB released what it could of %d bytes: %s", held[0], exc)
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return True
+
+
 # target-duckdb's own connection, for a config without row_group_size
 ORIGINAL_CONNECT = target_duckdb.duckdb_connect
 
 
-def row_group_size_error(config: dict[str, t.Any]) -> str | None:
-    """Why the config's ``row_group_size`` cannot be used, or None (also when it is not set)."""
+def config_error(config: dict[str, t.Any]) -> str | None:
+    """Why the config's ``row_group_size`` or ``release_memory_mb`` cannot be used, or None (also when unset)."""
+    threshold = config.get("release_memory_mb")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0):
+        return f"release_memory_mb must be a positive number of MB, not {threshold!r}"
     size = config.get("row_group_size")
     if size is None:
         return None
@@ -122,16 +179,17 @@ def row_group_size_error(config: dict[str, t.Any]) -> str | None:
 def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
     """target-duckdb's connection; with ``row_group_size``, the file attached with that row group size.
 
-    The file is attached under the name target-duckdb's queries give it (its
+    The fast path's own settings are checked first (an invalid one exits as
+    target-duckdb's checks do). The file is attached under the name target-duckdb's queries give it (its
     stem, as ``duckdb.connect(path)`` names it) and made the default catalog,
     temporary tables stay in DuckDB's temporary catalog, and what spills goes
     where it would (``<file>.tmp``); ``settings`` apply as in target-duckdb."""
-    if config.get("row_group_size") is None:
-        return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
-    problem = row_group_size_error(config)
+    problem = config_error(config)
     if problem:
         LOGGER.error("Invalid configuration:\n   * %s", problem)
         sys.exit(1)
+    if config.get("row_group_size") is None:
+        return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
     path = str(config.get("path", config.get("filepath")))
     # target-duckdb's own connection (its config checks, its settings), to an in-memory database
     db = t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT({**config, "path": ":memory:"}))

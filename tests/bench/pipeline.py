@@ -79,6 +79,9 @@ VARIANTS: list[tuple[str, str, dict[str, str]]] = [
     ("batch_size_rows 100,000", "target-duckdb", {"TARGET_DUCKDB_BATCH_SIZE_ROWS": "100000"}),
     ("batch_size_rows 10,000", "target-duckdb", {"TARGET_DUCKDB_BATCH_SIZE_ROWS": "10000"}),
     ("DuckDB settings default", "target-duckdb", {"TARGET_DUCKDB_SETTINGS": "{}"}),
+    ("row_group_size 122,880 (DuckDB's)", "target-duckdb", {"TARGET_DUCKDB_ROW_GROUP_SIZE": "122880"}),
+    ("release_memory_mb 32", "target-duckdb", {"TARGET_DUCKDB_RELEASE_MEMORY_MB": "32"}),
+    ("no memory release", "target-duckdb", {"TARGET_DUCKDB_RELEASE_MEMORY_MB": "1000000"}),
     ("elt.buffer_size 100 MiB", "target-duckdb", {"MELTANO_ELT_BUFFER_SIZE": "104857600"}),
 ]
 

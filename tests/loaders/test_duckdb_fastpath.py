@@ -6,11 +6,14 @@ its rules, and the whole loader is compared with target-duckdb's own `main`
 on every tap's sandbox output: the same tables, the same rows, the same
 STATE messages on stdout. With ``row_group_size`` the file is attached with
 that many rows per row group: the same tables and rows, in row groups no
-larger."""
+larger. With ``release_memory_mb`` DuckDB gives back the blocks it holds
+after a flush: the same tables and rows, and what it holds after the load
+is measured in the process (``duckdb_memory()``)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import subprocess
 import sys
@@ -21,7 +24,7 @@ import duckdb
 import pytest
 import target_duckdb
 from target_duckdb.db_sync import DbSync
-from target_duckdb_fastpath import ORIGINAL_CONNECT, FastDbSync, duckdb_connect, install
+from target_duckdb_fastpath import ORIGINAL_CONNECT, FastDbSync, duckdb_connect, install, release_memory
 
 from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
 
@@ -157,8 +160,13 @@ def test_row_group_size_attaches_the_file_as_target_duckdb_names_it(tmp_path):
     ({"row_group_size": 4096, "filepath": "md:warehouse"}, "row_group_size applies to a local DuckDB file"),
     ({"row_group_size": 4096, "filepath": None}, "row_group_size applies to a local DuckDB file (filepath)"),
     ({"row_group_size": 4096, "default_target_schema": None}, "default_target_schema"),
+    ({"release_memory_mb": 0}, "release_memory_mb must be a positive number of MB, not 0"),
+    ({"release_memory_mb": -8}, "release_memory_mb must be a positive number of MB, not -8"),
+    ({"release_memory_mb": "32"}, "release_memory_mb must be a positive number of MB, not '32'"),
+    ({"release_memory_mb": True}, "release_memory_mb must be a positive number of MB, not True"),
+    ({"release_memory_mb": 32.5, "row_group_size": 4096}, "release_memory_mb must be a positive number of MB"),
 ])
-def test_a_bad_row_group_size_fails_before_the_file_is_opened(config, message, tmp_path):
+def test_a_bad_fast_path_setting_fails_before_the_file_is_opened(config, message, tmp_path):
     path = tmp_path / "w.duckdb"
     config = {"filepath": str(path), "default_target_schema": "raw", **config}
     config = {key: value for key, value in config.items() if value is not None}
@@ -188,13 +196,14 @@ def _tables(warehouse: Path) -> dict[str, tuple[list, list]]:
 def test_a_tap_loads_as_with_target_duckdb(tap, sandbox_factory, tmp_path):
     """Every stream of the tap's sandbox run, through both loaders in small
     batches (each flush an upsert into rows already loaded): equal tables, rows
-    and STATE lines; the same with row_group_size 2048."""
+    and STATE lines; the same with row_group_size 2048 and DuckDB's memory
+    released after every flush (release_memory_mb 1), many tables at once."""
     messages, counts = tap_output(tap, sandbox_factory, tmp_path)
     own_state = _load([str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"],
                       messages, tmp_path / "own.duckdb", tmp_path)
     fast_state = _load([str(BIN / "target-duckdb-fastpath")], messages, tmp_path / "fast.duckdb", tmp_path)
     grouped_state = _load([str(BIN / "target-duckdb-fastpath")], messages, tmp_path / "grouped.duckdb", tmp_path,
-                          row_group_size=2048)
+                          row_group_size=2048, release_memory_mb=1)
     assert fast_state == own_state and own_state, "the STATE lines differ"
     assert grouped_state == own_state, "the STATE lines differ"
 
@@ -207,7 +216,8 @@ def test_row_groups_bound_what_an_upsert_rewrites(tmp_path):
     """5,000 records in 1,000-row flushes, then the same keys again with new
     values: with row_group_size 2048 the table holds row groups of at most
     2,048 rows and each key once, with the values of the second load, as
-    target-duckdb's own load of the same messages; no WAL is left."""
+    target-duckdb's own load of the same messages; no WAL is left. The same
+    with DuckDB's memory released after every flush."""
     schema = {"type": "object", "properties": {"id": {"type": ["integer"]}, "name": {"type": ["null", "string"]},
                                                "tags": {"type": ["null", "array"], "items": {"type": "string"}}}}
 
@@ -223,6 +233,8 @@ def test_row_groups_bound_what_an_upsert_rewrites(tmp_path):
         ("own", [str(BIN / "python"), "-c", "import target_duckdb; target_duckdb.main()"], {}),
         ("grouped", [str(BIN / "target-duckdb-fastpath")],
          {"row_group_size": 2048, "settings": {"threads": 1}}),
+        ("released", [str(BIN / "target-duckdb-fastpath")],
+         {"release_memory_mb": 1, "settings": {"threads": 1, "memory_limit": "2GB"}}),
     ]:
         warehouse = tmp_path / f"{name}.duckdb"
         states[name] = [
@@ -230,11 +242,93 @@ def test_row_groups_bound_what_an_upsert_rewrites(tmp_path):
                                  **settings}, messages(tag), tmp_path, f"{name}-{tag}")
             for tag in ("first", "second")]
         assert not Path(f"{warehouse}.wal").exists()
-    assert states["grouped"] == states["own"] == [['{"loaded": "first"}'], ['{"loaded": "second"}']]
+    assert states["grouped"] == states["released"] == states["own"] == [
+        ['{"loaded": "first"}'], ['{"loaded": "second"}']]
     own, grouped = _tables(tmp_path / "own.duckdb"), _tables(tmp_path / "grouped.duckdb")
-    assert grouped == own
+    assert grouped == own == _tables(tmp_path / "released.duckdb")
     assert own["things"][1][0] == (0, "second0", '["second"]') and len(own["things"][1]) == 5000
     with contextlib.closing(duckdb.connect(str(tmp_path / "grouped.duckdb"), read_only=True)) as con:
         sizes = [row[0] for row in con.execute(
             "select max(count) from pragma_storage_info('raw.things') group by row_group_id").fetchall()]
         assert len(sizes) >= 3 and max(sizes) <= 2048, sizes
+
+
+def _held(con: duckdb.DuckDBPyConnection) -> int:
+    """The bytes DuckDB's buffers hold."""
+    return int(con.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()").fetchone()[0])
+
+
+def _limit(con: duckdb.DuckDBPyConnection) -> str:
+    return str(con.execute("select current_setting('memory_limit')").fetchone()[0])
+
+
+def test_release_memory_drops_the_blocks_and_restores_the_limit(tmp_path):
+    """DuckDB keeps the blocks of a table it wrote, after a checkpoint too;
+    release_memory makes it drop them (above its threshold only) and sets the
+    memory limit back: the config's, or DuckDB's default as DuckDB shows it
+    (to 0.1 GiB), the same after every release."""
+    with contextlib.closing(duckdb.connect(":memory:")) as fresh:
+        fresh.execute(f"SET memory_limit = '{_limit(fresh)}'")
+        default_limit = _limit(fresh)
+        fresh.execute("SET memory_limit = '2GB'")
+        two_gb = _limit(fresh)
+    for configured, expected in [(None, default_limit), ("2GB", two_gb)]:
+        path = tmp_path / f"{configured}.duckdb"
+        settings = {"threads": 1} if configured is None else {"threads": 1, "memory_limit": configured}
+        with contextlib.closing(duckdb_connect({"filepath": str(path), "default_target_schema": "raw",
+                                                "settings": settings})) as con:
+            con.execute("create table t (i bigint primary key, h varchar)")
+            for start in range(0, 300000, 10000):  # appended as a loader does, then written to the file
+                con.execute("insert into t select range, md5(range::varchar) from range(?, ?)", [start, start + 10000])
+            con.execute("checkpoint")
+            held, before = _held(con), _limit(con)
+            assert held > 4 * 2**20, held
+            assert release_memory(con, held // 2**20 + 1, configured) is False  # under the threshold
+            assert _held(con) == held and _limit(con) == before
+            for _ in range(3):
+                assert release_memory(con, 2, configured) is True
+                assert _held(con) < 2**20, _held(con)
+                assert _limit(con) == expected
+                # the limit is DuckDB's again: a query needing more than 1 MB runs
+                assert con.execute("select count(*), count(distinct h) from t").fetchone() == (300000, 300000)
+
+
+def test_what_cannot_be_released_stays_and_the_load_goes_on():
+    """Blocks that are in no file and may not be spilled (no temporary
+    directory) cannot be evicted: DuckDB refuses the 1 MB limit, the limit
+    stays as it was, the data stays whole."""
+    with contextlib.closing(duckdb.connect(":memory:")) as con:
+        con.execute("SET temp_directory = ''")
+        con.execute("SET memory_limit = '4GB'")
+        con.execute("create table t as select range as i, md5(range::varchar) as h from range(300000)")
+        held = _held(con)
+        before = _limit(con)
+        assert release_memory(con, 1, "4GB") is True
+        assert _held(con) >= held // 2 and _limit(con) == before
+        assert con.execute("select count(distinct h) from t").fetchone() == (300000,)
+
+
+@pytest.mark.parametrize("threshold", [None, 2])
+def test_the_loader_releases_what_duckdb_holds_after_a_flush(threshold, tmp_path, capsys):
+    """60,000 records in 5,000-row flushes through the loader in this process:
+    without release_memory_mb DuckDB still holds the table's blocks at the
+    end, with 2 MB it holds no more than that; the same rows either way."""
+    props = {name: {"type": ["null", "string"]} for name in ("a", "b", "c")}
+    schema = {"type": "object", "properties": {"id": {"type": ["integer"]}, **props}}
+    lines = [json.dumps({"type": "SCHEMA", "stream": "things", "schema": schema, "key_properties": ["id"]})]
+    lines += [json.dumps({"type": "RECORD", "stream": "things", "record": {
+        "id": i, **{name: hashlib.md5(f"{name}{i}".encode()).hexdigest() for name in props}}}) for i in range(60000)]
+    config = {"filepath": str(tmp_path / "w.duckdb"), "default_target_schema": "raw", "batch_size_rows": 5000,
+              "settings": {"threads": 1}, "temp_dir": str(tmp_path)}
+    if threshold:
+        config["release_memory_mb"] = threshold
+    install()
+    with contextlib.closing(target_duckdb.duckdb_connect(config)) as con:
+        target_duckdb.persist_lines(con, config, lines)
+        held = _held(con)
+        assert con.execute("select count(*), max(id) from raw.things").fetchone() == (60000, 59999)
+    if threshold:
+        assert held <= threshold * 2**20, held
+    else:
+        assert held > 4 * 2**20, held
+    assert capsys.readouterr().out == ""  # no STATE in the messages, none emitted
