@@ -5,7 +5,9 @@ target-postgres's COPY writes a ``jsonb[]`` or other array column with); it
 is compared with psycopg's own on lists built to reach every branch of the
 array-literal rules. serialize_json replaces singer-sdk's (every ``jsonb``
 value and ``jsonb[]`` element); it is compared with singer-sdk's on values
-of every JSON kind, one after another. And the whole loader with target-postgres's own CLI on
+of every JSON kind, one after another. create_engine is singer-sdk's engine
+without SQLAlchemy's compiled-statement cache: it keeps none of the
+statements of the temporary tables a load makes. And the whole loader with target-postgres's own CLI on
 every tap's sandbox output into a real PostgreSQL: the same columns, the same
 rows, the same STATE messages on stdout."""
 
@@ -19,12 +21,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy
 from psycopg.adapt import PyFormat
 from psycopg.types.array import ListDumper
 from psycopg.types.json import Jsonb
 from singer_sdk.sql import SQLConnector
 from target_postgres.connector import PostgresConnector
-from target_postgres_fastpath import FastListDumper, install, serialize_json
+from target_postgres.target import TargetPostgres
+from target_postgres_fastpath import FastListDumper, create_engine, install, serialize_json
 
 from tests.e2e.pgserver import PostgresServer, bin_dir
 from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
@@ -110,10 +114,12 @@ def test_install_replaces_only_on_the_checked_versions(other, monkeypatch):
     own_serializer = PostgresConnector.serialize_json
     assert own_serializer is SQLConnector.serialize_json  # target-postgres 0.8.1 has none of its own
     monkeypatch.setattr(PostgresConnector, "serialize_json", own_serializer)  # put back after the test
+    monkeypatch.setattr(PostgresConnector, "create_engine", SQLConnector.create_engine)
     try:
         assert install() is True
         assert psycopg.adapters.get_dumper(list, PyFormat.TEXT) is FastListDumper
         assert PostgresConnector.serialize_json is serialize_json
+        assert PostgresConnector.create_engine is create_engine
         psycopg.adapters.register_dumper(list, ListDumper)
         PostgresConnector.serialize_json = own_serializer  # type: ignore[method-assign]
         monkeypatch.setattr("target_postgres_fastpath.version",
@@ -124,6 +130,43 @@ def test_install_replaces_only_on_the_checked_versions(other, monkeypatch):
         assert (PostgresConnector.serialize_json is own_serializer) == (other == "singer-sdk")
     finally:
         psycopg.adapters.register_dumper(list, ListDumper)
+
+
+def test_an_engine_of_its_own_is_left_alone(monkeypatch):
+    def own_engine(connector: PostgresConnector) -> sqlalchemy.Engine:
+        return sqlalchemy.create_engine("postgresql+psycopg://")
+
+    monkeypatch.setattr(PostgresConnector, "serialize_json", PostgresConnector.serialize_json)  # put back after
+    monkeypatch.setattr(PostgresConnector, "create_engine", own_engine)
+    try:
+        assert install() is False
+        assert PostgresConnector.create_engine is own_engine
+    finally:
+        psycopg.adapters.register_dumper(list, ListDumper)
+
+
+def test_the_engine_keeps_no_statement_of_a_temporary_table(postgres, monkeypatch):
+    """Each load of a batch goes through a temporary table of a new name:
+    singer-sdk's engine keeps its compiled statements (and the table with
+    them) up to 500, create_engine's keeps none, and runs them the same."""
+    config = TargetPostgres(config={"host": postgres.host, "port": postgres.port, "user": postgres.user,
+                                    "password": "", "database": postgres.database}).config  # with its defaults
+    cached = {}
+    for built_by in (SQLConnector.create_engine, create_engine):
+        monkeypatch.setattr(PostgresConnector, "create_engine", built_by)
+        connector = PostgresConnector(config=config)
+        with connector._connect() as conn:
+            for i in range(5):
+                column = sqlalchemy.Column("a", sqlalchemy.Integer)
+                table = sqlalchemy.Table(f"batch_{i}", sqlalchemy.MetaData(), column, prefixes=["TEMPORARY"])
+                table.create(conn)
+                conn.execute(sqlalchemy.insert(table).values(a=i))
+                assert conn.execute(sqlalchemy.select(table.c.a)).scalar_one() == i
+                table.drop(conn)
+        cached[built_by] = len(connector._engine._compiled_cache)
+        connector._engine.dispose()
+    assert cached[SQLConnector.create_engine] >= 10
+    assert cached[create_engine] == 0
 
 
 @pytest.fixture(scope="module")
