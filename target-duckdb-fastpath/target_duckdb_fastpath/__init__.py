@@ -117,7 +117,6 @@ class FastDbSync(DbSync):
             row.append(value if value == 0 or value else None)
         return row
 
-
     def load_rows(self, records: t.Any, count: int, temp_dir: str) -> None:
         """target-duckdb's flush of a batch; then, with ``release_memory_mb``, :func:`release_memory`."""
         super().load_rows(records, count, temp_dir)
@@ -170,27 +169,36 @@ def config_error(config: dict[str, t.Any]) -> str | None:
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % _VECTOR_SIZE:
         return f"row_group_size must be a positive multiple of {_VECTOR_SIZE} rows, not {size!r}"
-    path = config.get("path", config.get("filepath"))
-    if not path or config.get("token") or urlparse(str(path)).scheme:
-        return "row_group_size applies to a local DuckDB file (filepath), not to a MotherDuck path or token"
     return None
 
 
+def local_file(config: dict[str, t.Any]) -> str | None:
+    """The config's local DuckDB file, or None: no path, or a MotherDuck one (a URL, or a ``token``)."""
+    path = config.get("path", config.get("filepath"))
+    if not path or config.get("token") or urlparse(str(path)).scheme:
+        return None
+    return str(path)
+
+
 def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
-    """target-duckdb's connection; with ``row_group_size``, the file attached with that row group size.
+    """target-duckdb's connection; with ``row_group_size``, a local file attached with that row group size.
 
     The fast path's own settings are checked first (an invalid one exits as
-    target-duckdb's checks do). The file is attached under the name target-duckdb's queries give it (its
-    stem, as ``duckdb.connect(path)`` names it) and made the default catalog,
-    temporary tables stay in DuckDB's temporary catalog, and what spills goes
-    where it would (``<file>.tmp``); ``settings`` apply as in target-duckdb."""
+    target-duckdb's checks do). The file is attached under the name
+    target-duckdb's queries give it (its stem, as ``duckdb.connect(path)``
+    names it) and made the default catalog, temporary tables stay in DuckDB's
+    temporary catalog, and what spills goes where it would (``<file>.tmp``);
+    ``settings`` apply as in target-duckdb."""
     problem = config_error(config)
     if problem:
         LOGGER.error("Invalid configuration:\n   * %s", problem)
         sys.exit(1)
-    if config.get("row_group_size") is None:
+    path = local_file(config)
+    if config.get("row_group_size") is not None and path is None:
+        # a project default (meltano.yml sets one) must not break a MotherDuck load; the path may hold a token
+        LOGGER.warning("row_group_size applies to a local DuckDB file: DuckDB's own row groups for this database")
+    if config.get("row_group_size") is None or path is None:
         return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
-    path = str(config.get("path", config.get("filepath")))
     # target-duckdb's own connection (its config checks, its settings), to an in-memory database
     db = t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT({**config, "path": ":memory:"}))
     if "temp_directory" not in config.get("settings", {}):

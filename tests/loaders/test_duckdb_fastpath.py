@@ -157,8 +157,7 @@ def test_row_group_size_attaches_the_file_as_target_duckdb_names_it(tmp_path):
     ({"row_group_size": 10000}, "row_group_size must be a positive multiple of 2048 rows, not 10000"),
     ({"row_group_size": 0}, "row_group_size must be a positive multiple of 2048 rows, not 0"),
     ({"row_group_size": "4096"}, "row_group_size must be a positive multiple of 2048 rows, not '4096'"),
-    ({"row_group_size": 4096, "filepath": "md:warehouse"}, "row_group_size applies to a local DuckDB file"),
-    ({"row_group_size": 4096, "filepath": None}, "row_group_size applies to a local DuckDB file (filepath)"),
+    ({"row_group_size": 4096, "filepath": None}, "Either 'path' or 'filepath' must be defined"),
     ({"row_group_size": 4096, "default_target_schema": None}, "default_target_schema"),
     ({"release_memory_mb": 0}, "release_memory_mb must be a positive number of MB, not 0"),
     ({"release_memory_mb": -8}, "release_memory_mb must be a positive number of MB, not -8"),
@@ -176,6 +175,21 @@ def test_a_bad_fast_path_setting_fails_before_the_file_is_opened(config, message
     assert proc.returncode == 1
     assert "Invalid configuration" in proc.stderr and message in proc.stderr, proc.stderr
     assert not path.exists()
+
+
+@pytest.mark.parametrize("database", [{"filepath": "md:warehouse?motherduck_token=secret-1"},
+                                      {"filepath": "md:warehouse", "token": "secret-1"}])
+def test_row_group_size_leaves_a_motherduck_database_to_target_duckdb(database, monkeypatch, caplog):
+    """row_group_size is an option of a local file: with a MotherDuck path the
+    loader connects as target-duckdb does, with a warning that names no path."""
+    connected = []
+    monkeypatch.setattr("target_duckdb_fastpath.ORIGINAL_CONNECT", lambda config: connected.append(config) or "con")
+    config = {**database, "default_target_schema": "raw", "row_group_size": 4096}
+    with caplog.at_level("WARNING"):
+        assert duckdb_connect(config) == "con"
+    assert connected == [config]
+    assert "row_group_size applies to a local DuckDB file" in caplog.text
+    assert "secret" not in caplog.text and "md:" not in caplog.text
 
 
 def _load(command: list[str], messages: str, warehouse: Path, tmp: Path, **settings: t.Any) -> list[str]:
