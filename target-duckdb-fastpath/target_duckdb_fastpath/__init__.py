@@ -125,6 +125,12 @@ class FastDbSync(DbSync):
             release_memory(self.conn, threshold, self.connection_config.get("settings", {}).get("memory_limit"))
 
 
+def held_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The bytes DuckDB's buffers hold (``duckdb_memory()``)."""
+    held = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+    return int(held[0]) if held else 0
+
+
 def release_memory(con: duckdb.DuckDBPyConnection, threshold_mb: int, memory_limit: t.Any = None) -> bool:
     """When DuckDB holds more than ``threshold_mb`` MB, make it evict what it can; True if it was asked.
 
@@ -138,8 +144,8 @@ def release_memory(con: duckdb.DuckDBPyConnection, threshold_mb: int, memory_lim
     leaves its buffer pool at the lowered limit; and the first value kept,
     not the one shown before each release: DuckDB shows a limit rounded, and
     setting it back again and again lowers it."""
-    held = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
-    if held is None or held[0] <= threshold_mb * 2**20:
+    held = held_bytes(con)
+    if held <= threshold_mb * 2**20:
         return False
     if memory_limit is None:
         memory_limit = _FIRST_LIMITS.get(id(con))
@@ -149,7 +155,7 @@ def release_memory(con: duckdb.DuckDBPyConnection, threshold_mb: int, memory_lim
     try:
         con.execute(f"SET memory_limit = '{_RELEASE_LIMIT}'")
     except duckdb.Error as exc:  # DuckDB evicted what it could; what is in use stays
-        LOGGER.debug("DuckDB released what it could of %d bytes: %s", held[0], exc)
+        LOGGER.debug("DuckDB released what it could of %d bytes: %s", held, exc)
     finally:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     return True
@@ -193,11 +199,11 @@ def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
     if problem:
         LOGGER.error("Invalid configuration:\n   * %s", problem)
         sys.exit(1)
-    path = local_file(config)
-    if config.get("row_group_size") is not None and path is None:
-        # a project default (meltano.yml sets one) must not break a MotherDuck load; the path may hold a token
-        LOGGER.warning("row_group_size applies to a local DuckDB file: DuckDB's own row groups for this database")
-    if config.get("row_group_size") is None or path is None:
+    size, path = config.get("row_group_size"), local_file(config)
+    if size is None or path is None:
+        if size is not None:
+            # a project default (meltano.yml sets one) must not break a MotherDuck load; the path may hold a token
+            LOGGER.warning("row_group_size applies to a local DuckDB file: DuckDB's own row groups for this database")
         return t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT(config))
     # target-duckdb's own connection (its config checks, its settings), to an in-memory database
     db = t.cast("duckdb.DuckDBPyConnection", ORIGINAL_CONNECT({**config, "path": ":memory:"}))
@@ -205,7 +211,7 @@ def duckdb_connect(config: dict[str, t.Any]) -> duckdb.DuckDBPyConnection:
         db.execute("SET temp_directory = ?", [f"{path}.tmp"])
     catalog = get_catalog_name(config).replace('"', '""')
     quoted = path.replace("'", "''")
-    db.execute(f"ATTACH '{quoted}' AS \"{catalog}\" (ROW_GROUP_SIZE {int(config['row_group_size'])})")
+    db.execute(f"ATTACH '{quoted}' AS \"{catalog}\" (ROW_GROUP_SIZE {int(size)})")
     db.execute(f'USE "{catalog}"')
     return db
 

@@ -24,7 +24,14 @@ import duckdb
 import pytest
 import target_duckdb
 from target_duckdb.db_sync import DbSync
-from target_duckdb_fastpath import ORIGINAL_CONNECT, FastDbSync, duckdb_connect, install, release_memory
+from target_duckdb_fastpath import (
+    ORIGINAL_CONNECT,
+    FastDbSync,
+    duckdb_connect,
+    held_bytes,
+    install,
+    release_memory,
+)
 
 from tests.loaders.common import BATCH_ROWS, TAPS, assert_same_tables, run_loader, tap_output
 
@@ -267,11 +274,6 @@ def test_row_groups_bound_what_an_upsert_rewrites(tmp_path):
         assert len(sizes) >= 3 and max(sizes) <= 2048, sizes
 
 
-def _held(con: duckdb.DuckDBPyConnection) -> int:
-    """The bytes DuckDB's buffers hold."""
-    return int(con.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()").fetchone()[0])
-
-
 def _limit(con: duckdb.DuckDBPyConnection) -> str:
     return str(con.execute("select current_setting('memory_limit')").fetchone()[0])
 
@@ -295,13 +297,13 @@ def test_release_memory_drops_the_blocks_and_restores_the_limit(tmp_path):
             for start in range(0, 300000, 10000):  # appended as a loader does, then written to the file
                 con.execute("insert into t select range, md5(range::varchar) from range(?, ?)", [start, start + 10000])
             con.execute("checkpoint")
-            held, before = _held(con), _limit(con)
+            held, before = held_bytes(con), _limit(con)
             assert held > 4 * 2**20, held
             assert release_memory(con, held // 2**20 + 1, configured) is False  # under the threshold
-            assert _held(con) == held and _limit(con) == before
+            assert held_bytes(con) == held and _limit(con) == before
             for _ in range(3):
                 assert release_memory(con, 2, configured) is True
-                assert _held(con) < 2**20, _held(con)
+                assert held_bytes(con) < 2**20, held_bytes(con)
                 assert _limit(con) == expected
                 # the limit is DuckDB's again: a query needing more than 1 MB runs
                 assert con.execute("select count(*), count(distinct h) from t").fetchone() == (300000, 300000)
@@ -315,10 +317,10 @@ def test_what_cannot_be_released_stays_and_the_load_goes_on():
         con.execute("SET temp_directory = ''")
         con.execute("SET memory_limit = '4GB'")
         con.execute("create table t as select range as i, md5(range::varchar) as h from range(300000)")
-        held = _held(con)
+        held = held_bytes(con)
         before = _limit(con)
         assert release_memory(con, 1, "4GB") is True
-        assert _held(con) >= held // 2 and _limit(con) == before
+        assert held_bytes(con) >= held // 2 and _limit(con) == before
         assert con.execute("select count(distinct h) from t").fetchone() == (300000,)
 
 
@@ -339,7 +341,7 @@ def test_the_loader_releases_what_duckdb_holds_after_a_flush(threshold, tmp_path
     install()
     with contextlib.closing(target_duckdb.duckdb_connect(config)) as con:
         target_duckdb.persist_lines(con, config, lines)
-        held = _held(con)
+        held = held_bytes(con)
         assert con.execute("select count(*), max(id) from raw.things").fetchone() == (60000, 59999)
     if threshold:
         assert held <= threshold * 2**20, held
